@@ -1,0 +1,1 @@
+"""Tooling for the la-stack Helm chart: pinned tools, rendering, validation, docs."""

@@ -1,0 +1,5 @@
+import sys
+
+from lastack.cli import main
+
+sys.exit(main())

@@ -1,0 +1,105 @@
+"""The umbrella chart's skeleton: metadata, preflight, Helm 3/4 parity, determinism."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from lastack import chartdeps
+from lastack.paths import CHART_DIR
+from lastack.render import HelmFailedError, parse_manifest, render_chart, render_manifest
+from tests.conftest import SUBCHARTS
+
+EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+def chart_yaml() -> dict:
+    return yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+
+
+class TestChartMetadata:
+    """Chart.yaml and Chart.lock describe a v2 chart with pinned, gated subcharts."""
+
+    def test_should_be_a_v2_application_chart_with_a_kube_version_floor(self):
+        meta = chart_yaml()
+        assert meta["apiVersion"] == "v2"
+        assert meta["type"] == "application"
+        assert meta["kubeVersion"].startswith(">=")
+
+    def test_should_carry_artifact_hub_annotations(self):
+        annotations = chart_yaml()["annotations"]
+        assert annotations["artifacthub.io/license"] == "Apache-2.0"
+        changes = yaml.safe_load(annotations["artifacthub.io/changes"])
+        assert all({"kind", "description"} <= set(c) for c in changes)
+        links = yaml.safe_load(annotations["artifacthub.io/links"])
+        assert all({"name", "url"} <= set(link) for link in links)
+
+    @pytest.mark.parametrize("name", SUBCHARTS)
+    def test_should_pin_each_subchart_behind_its_enabled_condition(self, name):
+        dep = next(d for d in chart_yaml()["dependencies"] if d["name"] == name)
+        assert EXACT_VERSION.match(str(dep["version"])), "versions are pinned, never ranges"
+        assert dep["condition"] == f"{name}.enabled"
+
+    def test_should_have_a_lock_that_helm_accepts(self):
+        lock = yaml.safe_load((CHART_DIR / "Chart.lock").read_text())
+        assert lock["digest"] == chartdeps.lock_digest(CHART_DIR)
+        locked = {(d["name"], d["version"]) for d in lock["dependencies"]}
+        assert locked == {(d.name, d.version) for d in chartdeps.dependencies(CHART_DIR)}
+
+
+class TestPreflight:
+    """Rendering fails early, in one sentence, when the ECK API is absent."""
+
+    def test_should_fail_without_the_eck_api(self, helm):
+        with pytest.raises(HelmFailedError) as err:
+            render_chart(helm=helm, api_versions=())
+        assert "install the operator first" in err.value.stderr
+
+    def test_should_render_when_elasticsearch_is_disabled(self, helm):
+        render_chart(helm=helm, api_versions=(), values={"eck-elasticsearch": {"enabled": False}})
+
+    def test_should_allow_turning_the_check_off(self, helm):
+        render_chart(helm=helm, api_versions=(), values={"preflight": {"requireEckApi": False}})
+
+
+class TestRenderParity:
+    """The umbrella's own templates: same objects under Helm 3 and 4, deterministic."""
+
+    def test_should_render_the_same_objects_with_helm3_and_helm4(self):
+        assert render_chart(helm="helm3", subcharts=()) == render_chart(helm="helm4", subcharts=())
+
+    def test_should_render_objects(self, helm):
+        assert render_chart(helm=helm, subcharts=()), "the defaults render at least one object"
+
+    def test_should_render_identically_twice(self, helm):
+        first = render_manifest(helm=helm, use_cache=False, subcharts=())
+        second = render_manifest(helm=helm, use_cache=False, subcharts=())
+        assert first == second
+        assert parse_manifest(first)
+
+    def test_should_label_every_own_object(self, helm):
+        for obj in render_chart(helm=helm, subcharts=()):
+            labels = obj["metadata"]["labels"]
+            assert labels["app.kubernetes.io/part-of"] == "la-stack"
+            assert labels["app.kubernetes.io/instance"] == "la-stack"
+            assert labels["app.kubernetes.io/managed-by"] == "Helm"
+
+
+class TestElasticsearchRoles:
+    """The roles Secret referenced by the Elasticsearch resource."""
+
+    def test_should_define_least_privilege_roles(self, helm):
+        docs = render_chart(helm=helm, show_only=["templates/elasticsearch/roles-secret.yaml"])
+        roles = yaml.safe_load(docs[0]["stringData"]["roles.yml"])
+        assert roles["la_stack_statements_reader"]["cluster"] == []
+        for role in roles.values():
+            for index in role["indices"]:
+                assert index["names"] == ["statements*"]
+        reader = roles["la_stack_statements_reader"]["indices"][0]["privileges"]
+        assert "write" not in reader
+
+    def test_should_not_render_when_elasticsearch_is_disabled(self, helm):
+        objects = render_chart(helm=helm, values={"eck-elasticsearch": {"enabled": False}})
+        assert not [o for o in objects if o["metadata"]["name"].endswith("-es-roles")]
