@@ -21,3 +21,9 @@ def requires_subcharts(*names: str) -> pytest.MarkDecorator:
 def helm(request: pytest.FixtureRequest) -> str:
     """The Helm binary name (`helm3` or `helm4`) a case renders with."""
     return request.param
+
+
+def mentions_key(message: str, dotted_key: str) -> bool:
+    """Whether an error names a values key, dotted (our messages) or as a JSON pointer
+    (schema errors), without depending on the rest of Helm's wording."""
+    return dotted_key in message or "/" + dotted_key.replace(".", "/") in message

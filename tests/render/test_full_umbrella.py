@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from lastack.paths import CHART_DIR, VALUES_DIR
-from lastack.render import missing_subcharts_reason, present_subcharts, render_chart
+from lastack.render import (
+    missing_subcharts_reason,
+    present_subcharts,
+    render_chart,
+    render_manifest,
+)
 from tests.conftest import SUBCHARTS, requires_subcharts
 
 PROFILES = sorted(VALUES_DIR.glob("*.yaml")) + sorted((CHART_DIR / "ci").glob("*-values.yaml"))
@@ -24,12 +29,13 @@ class TestUmbrellaWithVendoredSubcharts:
         objects = render_chart(helm=helm, values_files=[profile])
         assert objects
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="the Bitnami moodle/mariadb charts draw random passwords at render time until "
-               "Moodle's credentials come from generated Secrets (Moodle wiring)")
     def test_should_render_the_same_objects_with_helm3_and_helm4(self):
         assert render_chart(helm="helm3") == render_chart(helm="helm4")
+
+    def test_should_render_identically_twice(self, helm):
+        """No subchart draws random values at render time (Argo CD re-renders on every sync)."""
+        first = render_manifest(helm=helm, use_cache=False)
+        assert first == render_manifest(helm=helm, use_cache=False)
 
 
 @requires_subcharts()

@@ -46,4 +46,265 @@ The ECK API must be served before an Elasticsearch resource can be applied.
 {{- if and $es.enabled .Values.preflight.requireEckApi (not (.Capabilities.APIVersions.Has "elasticsearch.k8s.elastic.co/v1")) }}
 {{- fail "The ECK operator is missing: this cluster does not serve elasticsearch.k8s.elastic.co/v1, so install the operator first (helm install elastic-operator eck-operator --repo https://helm.elastic.co --version 3.5.0 -n elastic-system --create-namespace), or pass --api-versions elasticsearch.k8s.elastic.co/v1 when rendering offline." }}
 {{- end }}
+{{- if $es.enabled }}
+{{- include "la-stack.preflight.elasticsearch" . }}
+{{- end }}
+{{- if and .Values.ralph.enabled $es.enabled }}
+{{- include "la-stack.preflight.ralph" . }}
+{{- end }}
+{{- if .Values.moodle.enabled }}
+{{- include "la-stack.preflight.moodle" . }}
+{{- end }}
+{{- end }}
+
+{{- define "la-stack.preflight.moodle" -}}
+{{- if not .Values.moodle.existingSecret }}
+{{- fail "moodle.existingSecret must name the Secret holding moodle-password (la-stack generates it once); an empty value makes the Moodle chart draw a new random password at every render." }}
+{{- end }}
+{{- $db := .Values.moodle.mariadb }}
+{{- if and $db.enabled (ne $db.auth.existingSecret (printf "%s-mariadb" .Release.Name)) }}
+{{- fail (printf "moodle.mariadb.auth.existingSecret must be %q: the Moodle chart always reads the database password from <release>-mariadb." (printf "%s-mariadb" .Release.Name)) }}
+{{- end }}
+{{- if .Values.logstoreXapi.enabled }}
+{{- $sidecar := dict }}
+{{- range .Values.moodle.sidecars }}{{ if eq .name "xapi" }}{{ $sidecar = . }}{{ end }}{{ end }}
+{{- if not $sidecar }}
+{{- fail "moodle.sidecars must keep the container named xapi while logstoreXapi.enabled is true: it installs the plugin and runs Moodle's cron." }}
+{{- end }}
+{{- $want := include "la-stack.credentialSecret" .Values.lrs.accounts.moodle }}
+{{- range $sidecar.env }}
+{{- if and .valueFrom .valueFrom.secretKeyRef (ne .valueFrom.secretKeyRef.name $want) }}
+{{- fail (printf "moodle.sidecars[xapi] env %s must read Secret %q (lrs.accounts.moodle)." .name $want) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The upstream charts take fixed Secret names, so la-stack checks that the names it
+generates are the names those charts were told to use.
+*/}}
+{{- define "la-stack.preflight.elasticsearch" -}}
+{{- $es := index .Values "eck-elasticsearch" }}
+{{- $name := include "la-stack.es.name" . }}
+{{- if gt (len $name) 36 }}
+{{- fail (printf "eck-elasticsearch.fullnameOverride: the Elasticsearch name %q is longer than the 36 characters ECK allows." $name) }}
+{{- end }}
+{{- $realm := list }}
+{{- range (($es.auth | default dict).fileRealm | default list) }}
+{{- $realm = append $realm .secretName }}
+{{- end }}
+{{- range $role, $user := .Values.elasticsearch.users }}
+{{- $secret := include "la-stack.credentialSecret" $user }}
+{{- if not (has $secret $realm) }}
+{{- fail (printf "eck-elasticsearch.auth.fileRealm must list secretName %q (elasticsearch.users.%s), or Elasticsearch will not know that user." $secret $role) }}
+{{- end }}
+{{- end }}
+{{- $roles := list }}
+{{- range (($es.auth | default dict).roles | default list) }}
+{{- $roles = append $roles .secretName }}
+{{- end }}
+{{- if not (has .Values.elasticsearch.rolesSecret $roles) }}
+{{- fail (printf "eck-elasticsearch.auth.roles must list secretName %q (elasticsearch.rolesSecret), or the la-stack roles will not exist." .Values.elasticsearch.rolesSecret) }}
+{{- end }}
+{{- end }}
+
+{{- define "la-stack.preflight.ralph" -}}
+{{- $tls := .Values.ralph.database.tls }}
+{{- $ca := include "la-stack.es.caSecret" . }}
+{{- if not (and $tls.enabled (eq $tls.certificatesSecret $ca)) }}
+{{- fail (printf "ralph.database.tls must be enabled with certificatesSecret %q so Ralph verifies Elasticsearch's certificate." $ca) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the Elasticsearch resource, as the eck-elasticsearch subchart computes it.
+*/}}
+{{- define "la-stack.es.name" -}}
+{{- $es := index .Values "eck-elasticsearch" }}
+{{- if $es.fullnameOverride }}
+{{- $es.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains "eck-elasticsearch" .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-eck-elasticsearch" .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Elasticsearch HTTPS endpoint inside the cluster. The host is one of the SANs of ECK's
+self-signed certificate (`.svc.cluster.local` is not), so TLS verification succeeds.
+*/}}
+{{- define "la-stack.es.url" -}}
+{{- printf "https://%s-es-http.%s.svc:9200" (include "la-stack.es.name" .) .Release.Namespace }}
+{{- end }}
+
+{{/*
+The Secret in which ECK publishes the CA of the HTTP layer (keys ca.crt, tls.crt).
+*/}}
+{{- define "la-stack.es.caSecret" -}}
+{{- printf "%s-es-http-certs-public" (include "la-stack.es.name" .) }}
+{{- end }}
+
+{{/*
+Total Elasticsearch nodes across node sets.
+*/}}
+{{- define "la-stack.es.nodeCount" -}}
+{{- $total := 0 }}
+{{- range (index .Values "eck-elasticsearch").nodeSets }}
+{{- $total = add $total (default 1 .count) }}
+{{- end }}
+{{- $total }}
+{{- end }}
+
+{{/*
+The Secret actually holding a credential: the user's existing one, else the generated one.
+Usage: include "la-stack.credentialSecret" .Values.elasticsearch.users.writer
+*/}}
+{{- define "la-stack.credentialSecret" -}}
+{{- default .secretName .existingSecret }}
+{{- end }}
+
+{{/*
+Image reference of the hook and test Pods.
+*/}}
+{{- define "la-stack.hooks.image" -}}
+{{- $img := .Values.hooks.image }}
+{{- $registry := default $img.registry .Values.global.imageRegistry }}
+{{- if $registry }}
+{{- printf "%s/%s:%s" $registry $img.repository $img.tag }}
+{{- else }}
+{{- printf "%s:%s" $img.repository $img.tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod-level settings shared by every hook and test Pod: restricted Pod Security.
+*/}}
+{{- define "la-stack.hooks.podSpec" -}}
+restartPolicy: Never
+automountServiceAccountToken: false
+{{- with .Values.global.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 10001
+  runAsGroup: 10001
+  seccompProfile:
+    type: RuntimeDefault
+{{- with .Values.hooks.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.hooks.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Container-level settings shared by every hook and test container.
+*/}}
+{{- define "la-stack.hooks.container" -}}
+image: {{ include "la-stack.hooks.image" . }}
+imagePullPolicy: {{ .Values.hooks.image.pullPolicy }}
+securityContext:
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  capabilities:
+    drop: ["ALL"]
+resources:
+  {{- toYaml .Values.hooks.resources | nindent 2 }}
+{{- end }}
+
+{{/*
+Annotations of a hook object. Usage:
+include "la-stack.hook" (dict "ctx" $ "phases" "pre-install,pre-upgrade" "weight" -10)
+*/}}
+{{- define "la-stack.hook" -}}
+helm.sh/hook: {{ .phases }}
+helm.sh/hook-weight: {{ .weight | quote }}
+helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+{{- end }}
+
+{{/*
+The JSON the secrets hook reads: which credentials exist or must be generated, and
+which Secrets are derived from them (see files/hooks/README.md).
+*/}}
+{{- define "la-stack.hooks.secretsConfig" -}}
+{{- $esUsers := list }}
+{{- if (index .Values "eck-elasticsearch" "enabled") }}
+{{- range $role, $user := .Values.elasticsearch.users }}
+{{- $roleName := get (dict "writer" "la_stack_statements_writer" "reader" "la_stack_statements_reader" "bootstrap" "la_stack_index_bootstrap") $role }}
+{{- $esUsers = append $esUsers (dict "secret" $user.secretName "username" $user.username "roles" (list $roleName) "existingSecret" $user.existingSecret) }}
+{{- end }}
+{{- end }}
+{{- $accounts := list }}
+{{- /* Generated Secrets outlive releases and are not Helm's: they say who made them. */}}
+{{- $labels := fromYaml (include "la-stack.selectorLabels" .) }}
+{{- $_ := set $labels "app.kubernetes.io/part-of" "la-stack" }}
+{{- $_ := set $labels "app.kubernetes.io/managed-by" "la-stack-secrets-hook" }}
+{{- $config := dict "labels" $labels "esUsers" $esUsers }}
+{{- if .Values.ralph.enabled }}
+{{- range $name, $acct := .Values.lrs.accounts }}
+{{- $accounts = append $accounts (dict "secret" $acct.secretName "username" $acct.username "scopes" $acct.scopes "agent" (dict "mbox" $acct.mbox) "existingSecret" $acct.existingSecret) }}
+{{- end }}
+{{- $_ := set $config "ralph" (dict "envSecret" .Values.ralph.lrsEnvSecret "authSecret" .Values.ralph.lrsAuthSecret "esUrl" (include "la-stack.es.url" .) "esUser" (include "la-stack.credentialSecret" .Values.elasticsearch.users.writer)) }}
+{{- end }}
+{{- $_ := set $config "lrsAccounts" $accounts }}
+{{- $generic := list }}
+{{- if .Values.moodle.enabled }}
+{{- $generic = append $generic (dict "secret" .Values.moodle.existingSecret "keys" (dict "moodle-password" 24) "existingSecret" "") }}
+{{- if .Values.moodle.mariadb.enabled }}
+{{- $generic = append $generic (dict "secret" .Values.moodle.mariadb.auth.existingSecret "keys" (dict "mariadb-root-password" 32 "mariadb-password" 32) "existingSecret" "") }}
+{{- end }}
+{{- end }}
+{{- $_ := set $config "generic" $generic }}
+{{- toPrettyJson $config }}
+{{- end }}
+
+{{/*
+Every Secret name the secrets hook may read (get) and the ones it may rewrite (update).
+*/}}
+{{- define "la-stack.hooks.secretNames" -}}
+{{- $config := fromJson (include "la-stack.hooks.secretsConfig" .) }}
+{{- $read := list }}
+{{- range (concat $config.esUsers $config.lrsAccounts $config.generic) }}
+{{- $read = append $read .secret }}
+{{- with .existingSecret }}{{ $read = append $read . }}{{ end }}
+{{- end }}
+{{- $update := list }}
+{{- with $config.ralph }}
+{{- $update = list .envSecret .authSecret }}
+{{- end }}
+{{- toJson (dict "read" (concat $read $update | uniq) "update" $update) }}
+{{- end }}
+
+{{/*
+ConfigMap data entries for the hook programs (files/hooks/*.py).
+*/}}
+{{- define "la-stack.hooks.programs" -}}
+{{- range $path, $_ := .Files.Glob "files/hooks/*.py" }}
+{{ base $path }}: |
+  {{- $.Files.Get $path | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Ralph's Service, as the ralph subchart names it, and the xAPI endpoint behind it.
+*/}}
+{{- define "la-stack.ralph.serviceName" -}}
+{{- if .Values.ralph.fullnameOverride }}
+{{- .Values.ralph.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains "ralph" .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-ralph" .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "la-stack.ralph.xapiUrl" -}}
+{{- printf "http://%s.%s.svc:%v/xAPI/" (include "la-stack.ralph.serviceName" .) .Release.Namespace (dig "service" "port" 8080 .Values.ralph) }}
 {{- end }}
