@@ -1,0 +1,366 @@
+"""Unit tests of the values.schema.json generator on small inline values files."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import jsonschema
+import pytest
+
+from lastack.schema import AnnotationError, build_schema, dump, parse_values
+
+
+def generate(text: str, open_sections: frozenset[str] = frozenset()) -> dict:
+    return build_schema(parse_values(textwrap.dedent(text)), open_sections)
+
+
+def prop(schema: dict, dotted: str) -> dict:
+    for key in dotted.split("."):
+        schema = schema["properties"][key]
+    return schema
+
+
+def is_valid(schema: dict, values: dict) -> bool:
+    return jsonschema.Draft7Validator(schema).is_valid(values)
+
+
+class TestRoot:
+    """The document around the values' properties."""
+
+    def test_should_be_draft07_with_closed_root(self):
+        schema = generate("a: 1\n")
+        assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+        assert schema["additionalProperties"] is False
+        assert not is_valid(schema, {"a": 1, "b": 2})
+
+    def test_should_declare_an_open_global_even_when_values_do_not(self):
+        schema = generate("a: 1\n")
+        assert prop(schema, "global")["type"] == "object"
+        assert is_valid(schema, {"global": {"anything": {"from": "a subchart"}}})
+
+    def test_should_type_global_keys_and_keep_global_open(self):
+        schema = generate("global:\n  registry: docker.io\n")
+        assert prop(schema, "global.registry")["type"] == "string"
+        assert prop(schema, "global")["additionalProperties"] is True
+        assert not is_valid(schema, {"global": {"registry": 5}})
+
+    def test_should_dump_deterministically(self):
+        text = dump(generate("b: 1\na: x\n"))
+        assert text.endswith("}\n")
+        assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+        assert text == dump(generate("b: 1\na: x\n"))
+
+
+class TestTypeInference:
+    """Types come from the defaults."""
+
+    @pytest.mark.parametrize(("default", "expected"), [
+        ("true", "boolean"), ("3", "integer"), ("1.5", "number"), ("abc", "string"),
+        ('""', "string"), ("[]", "array"), ("{}", "object"),
+        ("64Mi", ["string", "number"]), ("50m", ["string", "number"]),
+        ("8.19.7", "string"),
+    ])
+    def test_should_infer_type_from_default(self, default, expected):
+        assert prop(generate(f"k: {default}\n"), "k")["type"] == expected
+
+    def test_should_record_scalar_defaults(self):
+        assert prop(generate("k: 3\n"), "k")["default"] == 3
+
+    def test_should_leave_a_null_default_untyped(self):
+        schema = generate("k: null\n")
+        assert "type" not in prop(schema, "k")
+        assert is_valid(schema, {"k": {"any": "thing"}})
+
+
+class TestNullable:
+    """Null defaults and the `nullable` keyword."""
+
+    def test_should_add_null_to_an_annotated_type_of_a_null_default(self):
+        schema = generate("# @schema type: string\nk: null\n")
+        assert prop(schema, "k")["type"] == ["string", "null"]
+        assert is_valid(schema, {"k": None})
+        assert not is_valid(schema, {"k": 1})
+
+    def test_should_allow_null_with_nullable(self):
+        schema = generate("# @schema nullable: true\nk: 3\n")
+        assert prop(schema, "k")["type"] == ["integer", "null"]
+        assert "nullable" not in prop(schema, "k")
+
+    def test_should_not_duplicate_null(self):
+        schema = generate('# @schema type: [boolean, "null"]\nk: null\n')
+        assert prop(schema, "k")["type"] == ["boolean", "null"]
+
+
+class TestArrays:
+    """Lists and their items."""
+
+    def test_should_type_items_of_uniform_scalars(self):
+        assert prop(generate("k: [a, b]\n"), "k")["items"] == {"type": "string"}
+
+    def test_should_leave_mixed_items_open(self):
+        assert "items" not in prop(generate("k: [a, 1]\n"), "k")
+
+    def test_should_type_items_of_maps_as_objects_only(self):
+        schema = generate("k:\n  - name: a\n    x: 1\n")
+        assert prop(schema, "k")["items"] == {"type": "object"}
+        assert is_valid(schema, {"k": [{"other": True}]})
+
+    def test_should_honour_items_and_min_items(self):
+        schema = generate("# @schema items: {type: string, enum: [a, b]}; minItems: 1\nk: [a]\n")
+        assert not is_valid(schema, {"k": []})
+        assert not is_valid(schema, {"k": ["c"]})
+        assert is_valid(schema, {"k": ["b", "a"]})
+
+
+class TestObjects:
+    """Nested maps: closed when ours, open in subchart sections."""
+
+    TEXT = """
+        ours:
+          inner:
+            x: 1
+          empty: {}
+        sub:
+          enabled: true
+          deep:
+            y: a
+        """
+
+    def test_should_close_our_nested_objects(self):
+        schema = generate(self.TEXT, frozenset({"sub"}))
+        assert prop(schema, "ours.inner")["additionalProperties"] is False
+        assert not is_valid(schema, {"ours": {"inner": {"z": 1}}})
+
+    def test_should_leave_empty_maps_open(self):
+        schema = generate(self.TEXT, frozenset({"sub"}))
+        assert is_valid(schema, {"ours": {"empty": {"k": "v"}}})
+
+    def test_should_keep_subchart_sections_open_but_typed(self):
+        schema = generate(self.TEXT, frozenset({"sub"}))
+        assert is_valid(schema, {"sub": {"upstream": 1, "deep": {"more": 2}}})
+        assert not is_valid(schema, {"sub": {"deep": {"y": 3}}})
+
+    def test_should_open_a_subtree_with_additional_properties_true(self):
+        schema = generate("# @schema additionalProperties: true\nres:\n  req:\n    cpu: 1\n")
+        assert is_valid(schema, {"res": {"req": {"memory": "1Gi"}, "limits": {}}})
+
+    def test_should_close_an_open_object_with_additional_properties_false(self):
+        schema = generate("sub:\n  # @schema additionalProperties: false\n  img:\n    tag: a\n",
+                          frozenset({"sub"}))
+        assert not is_valid(schema, {"sub": {"img": {"tga": "b"}}})
+        assert is_valid(schema, {"sub": {"other": 1}})
+
+    def test_should_merge_annotated_properties_with_inferred_ones(self):
+        schema = generate("# @schema properties: {extra: {type: integer}}\nm:\n  a: x\n")
+        assert set(prop(schema, "m")["properties"]) == {"a", "extra"}
+        assert not is_valid(schema, {"m": {"extra": "no"}})
+
+
+class TestDescriptions:
+    """`# --` lines and their continuations."""
+
+    def test_should_join_continuations_and_paragraphs(self):
+        schema = generate("""
+            # -- First line
+            #  goes on.
+            #
+            #  Second paragraph.
+            k: 1
+            """)
+        assert prop(schema, "k")["description"] == "First line goes on.\n\nSecond paragraph."
+
+    def test_should_ignore_plain_comments_around_the_description(self):
+        schema = generate("""
+            # A note for maintainers.
+            # -- The description.
+            # k: commented-out example
+            k: 1
+            """)
+        assert prop(schema, "k")["description"] == "The description."
+
+    def test_should_let_a_description_keyword_win(self):
+        schema = generate("# -- From comment.\n# @schema description: From keyword.\nk: 1\n")
+        assert prop(schema, "k")["description"] == "From keyword."
+
+    def test_should_not_read_comments_inside_block_scalars(self):
+        schema = generate("""
+            script: |
+              echo hi
+              # -- not a description
+            # -- After the scalar.
+            k: 1
+            """)
+        assert "description" not in prop(schema, "script")
+        assert prop(schema, "script")["default"].endswith("# -- not a description\n")
+        assert prop(schema, "k")["description"] == "After the scalar."
+
+    @pytest.mark.parametrize("text", [
+        "k:\n  - name: a\n    # -- inside a list item\n    x: 1\n",
+        "k:\n  # -- the first argument\n  - --verbose\n",
+    ])
+    def test_should_ignore_descriptions_inside_lists(self, text):
+        assert prop(generate(text), "k")["type"] == "array"
+
+
+class TestKeywords:
+    """Each keyword an annotation can set."""
+
+    @pytest.mark.parametrize(("annotation", "default", "good", "bad"), [
+        ("enum: [Always, Never]", "Always", "Never", "Sometimes"),
+        ("pattern: '^v[0-9]+$'", "v1", "v22", "latest"),
+        (r"pattern: ^8\.[0-9]+$", '"8.1"', "8.19", "9.1"),
+        ("minimum: 1", "3", 1, 0),
+        ("maximum: 5", "3", 5, 6),
+        ("exclusiveMinimum: 0", "3", 1, 0),
+        ("multipleOf: 2", "4", 6, 5),
+        ("minLength: 2; maxLength: 3", "abc", "ab", "abcd"),
+        ("const: fixed", "fixed", "fixed", "other"),
+        ("format: email; type: string", "a@b.c", "x@y.z", 5),
+        ("type: [string, integer]", "a", 3, True),
+        ("uniqueItems: true", "[a]", ["a", "b"], ["a", "a"]),
+        ("maxItems: 1", "[]", ["a"], ["a", "b"]),
+        ("minProperties: 1", "{a: 1}", {"a": 2}, {}),
+        ("not: {const: bad}", "good", "fine", "bad"),
+        ("anyOf: [{maxLength: 1}, {pattern: '^x'}]", "a", "xyz", "ab"),
+    ])
+    def test_should_apply_keyword(self, annotation, default, good, bad):
+        schema = generate(f"# @schema {annotation}\nk: {default}\n")
+        assert is_valid(schema, {"k": good})
+        assert not is_valid(schema, {"k": bad})
+
+    def test_should_keep_examples(self):
+        schema = generate("# @schema examples: [v1, v2]; pattern: '^v'\nk: v0\n")
+        assert prop(schema, "k")["examples"] == ["v1", "v2"]
+
+    def test_should_make_a_key_required_in_its_parent(self):
+        schema = generate("m:\n  # @schema required: true\n  a: 1\n  b: 2\n")
+        assert prop(schema, "m")["required"] == ["a"]
+        assert "x-required" not in json.dumps(schema)
+        assert not is_valid(schema, {"m": {"b": 2}})
+
+    def test_should_keep_a_required_list_as_json_schema(self):
+        schema = generate("# @schema required: [a]; properties: {b: {type: string}}\nm:\n  a: x\n")
+        assert not is_valid(schema, {"m": {"b": "y"}})
+        assert is_valid(schema, {"m": {"a": "x", "b": "y"}})
+
+    def test_should_not_split_on_semicolons_inside_quotes_or_brackets(self):
+        schema = generate("# @schema pattern: '^a;b$'; enum: ['a;b', {x: 'c;d'}]\nk: a;b\n")
+        assert prop(schema, "k")["pattern"] == "^a;b$"
+        assert prop(schema, "k")["enum"] == ["a;b", {"x": "c;d"}]
+
+    def test_should_read_an_apostrophe_in_plain_text_as_text(self):
+        schema = generate("# @schema description: Ralph's user; minimum: 1\nk: 3\n")
+        assert prop(schema, "k")["description"] == "Ralph's user"
+        assert prop(schema, "k")["minimum"] == 1
+
+    def test_should_continue_a_long_annotation_on_the_next_lines(self):
+        schema = generate("""
+            # -- Scopes.
+            # @schema items: {type: string,
+            #    enum: [read, write]}; minItems: 1
+            # @schema-rule if: {minItems: 2};
+            #  then: {uniqueItems: true}
+            k: [read]
+            """)
+        assert prop(schema, "k")["items"] == {"type": "string", "enum": ["read", "write"]}
+        assert prop(schema, "k")["description"] == "Scopes."
+        assert not is_valid(schema, {"k": ["read", "read"]})
+        assert not is_valid(schema, {"k": []})
+
+    def test_should_merge_several_schema_lines(self):
+        schema = generate("# @schema minimum: 1\n# @schema maximum: 9\nk: 3\n")
+        assert (prop(schema, "k")["minimum"], prop(schema, "k")["maximum"]) == (1, 9)
+
+    def test_should_accept_an_annotation_above_the_description(self):
+        schema = generate("# @schema minimum: 1\n# -- Count.\nk: 3\n")
+        assert prop(schema, "k")["description"] == "Count."
+        assert prop(schema, "k")["minimum"] == 1
+
+
+class TestConditionalRules:
+    """`@schema-rule` and `@schema-root-rule`."""
+
+    RULE = ('if: {properties: {existingSecret: {const: ""}}}; '
+            "then: {properties: {secretName: {minLength: 1}}}")
+    USERS = f"""
+        user:
+          # @schema-rule {RULE}
+          writer:
+            secretName: generated
+            existingSecret: ""
+        """
+
+    def test_should_require_a_setting_only_when_its_condition_holds(self):
+        schema = generate(self.USERS)
+        assert not is_valid(schema, {"user": {"writer": {"secretName": "", "existingSecret": ""}}})
+        assert is_valid(schema, {"user": {"writer": {"secretName": "", "existingSecret": "mine"}}})
+
+    def test_should_append_each_rule_to_all_of(self):
+        schema = generate("""
+            # @schema-rule if: {properties: {a: {const: 1}}}; then: {required: [b]}
+            # @schema-rule if: {properties: {a: {const: 2}}}; then: {required: [c]}
+            # @schema allOf: [{required: [a]}]
+            m:
+              a: 0
+            """)
+        assert len(prop(schema, "m")["allOf"]) == 3
+        assert not is_valid(schema, {"m": {"a": 1}})
+        assert not is_valid(schema, {"m": {"a": 2}})
+
+    def test_should_express_a_cross_section_rule_at_the_root(self):
+        rule = ("if: {properties: {profile: {const: production}}}; "
+                "then: {properties: {es: {properties: {count: {minimum: 3}}}}}")
+        schema = generate(f"""
+            # Header.
+            # @schema-root-rule {rule}
+
+            profile: demo
+            es:
+              count: 1
+            """)
+        assert is_valid(schema, {"profile": "demo", "es": {"count": 1}})
+        assert not is_valid(schema, {"profile": "production", "es": {"count": 1}})
+        assert is_valid(schema, {"profile": "production", "es": {"count": 3}})
+
+
+class TestErrors:
+    """Malformed annotations fail with the file and line."""
+
+    @pytest.mark.parametrize(("text", "line", "words"), [
+        ("a: 1\n# @schema minimun: 1\nk: 1\n", 2, "unknown schema keyword 'minimun'"),
+        ("# @schema enum: [a, b\nk: a\n", 1, "not valid YAML"),
+        ("# @schema pattern\nk: a\n", 1, "malformed annotation"),
+        ("# @schema\nk: a\n", 1, "empty"),
+        ("a: 1\n\n# @schema minimum: 1\n\nk: 1\n", 3, "not directly above a key"),
+        ("# -- Orphan description.\n\nk: 1\n", 1, "not directly above a key"),
+        ("# -- One.\n# -- Two.\nk: 1\n", 2, "second"),
+        ("# @schemas minimum: 1\nk: 1\n", 1, "unknown directive"),
+        ("# @schema minimum: 1; minimum: 2\nk: 1\n", 1, "given twice"),
+        ("# @schema minimum: 1\n# @schema minimum: 2\nk: 1\n", 2, "already set"),
+        ("k:\n  - a: 1\n    # @schema minimum: 1\n    b: 1\n", 3, "list item"),
+        ("k:\n  # -- A note.\n  # @schema minimum: 1\n  - 1\n", 3, "list item"),
+        ("# @schema $ref: https://example.com/s.json\nk: 1\n", 1, "local $ref"),
+        ("x: 1\n# @schema minimum: low\nk: 1\n", 2, "invalid schema"),
+        ("# @schema examples: [3]; type: string\nk: a\n", 1, "example"),
+        ("a: 0\nb: 0\n# @schema enum: [a, b]\nk: c\n", 4, "default of k"),
+        ("# @schema-rule if: {properties: {a: {const: 1}}}; thne: {}\nk: {}\n", 1, "'thne'"),
+    ])
+    def test_should_name_the_line(self, text, line, words):
+        with pytest.raises(AnnotationError) as err:
+            generate(text)
+        message = str(err.value)
+        assert message.startswith(f"values.yaml:{line}:"), message
+        assert words in message
+
+    def test_should_reject_invalid_yaml(self):
+        with pytest.raises(AnnotationError, match="not valid YAML"):
+            generate("a: [\n")
+
+    def test_should_reject_a_non_map_document(self):
+        with pytest.raises(AnnotationError, match="must be a map"):
+            generate("- a\n")
+
+    def test_should_reject_an_invalid_root_rule(self):
+        with pytest.raises(AnnotationError, match="root rule"):
+            generate("# @schema-root-rule minimum: x\nk: 1\n")
