@@ -340,3 +340,33 @@ class TestRalphSubchartWiring:
         ingress = find(objects, "Ingress")[0]
         size = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
         assert size == "16m"
+
+
+class TestHelmTest:
+    """`helm test` posts through Ralph and counts in Elasticsearch with generated accounts."""
+
+    TEMPLATE = ["templates/tests/data-path-test.yaml"]
+
+    def pod(self, helm) -> dict:
+        return render_chart(helm=helm, show_only=self.TEMPLATE)[0]
+
+    def test_should_be_a_test_hook(self, helm):
+        annotations = self.pod(helm)["metadata"]["annotations"]
+        assert annotations["helm.sh/hook"] == "test"
+        assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
+
+    def test_should_use_the_generated_accounts(self, helm):
+        pod = self.pod(helm)["spec"]
+        restricted(pod)
+        env = env_of(pod["containers"][0])
+        assert env["LRS_URL"] == "http://la-stack-ralph.la-stack.svc:8080/xAPI"
+        assert env["LRS_PASSWORD"]["secretKeyRef"]["name"] == "la-stack-lrs-moodle"
+        assert env["ES_PASSWORD"]["secretKeyRef"]["name"] == "la-stack-es-superset"
+        assert env["ES_URL"] == ES_URL
+        ca = next(v for v in pod["volumes"] if v["name"] == "es-ca")
+        assert ca["secret"]["secretName"] == CA_SECRET
+
+    def test_should_run_a_program_the_chart_ships(self, helm):
+        cm = render_chart(helm=helm, show_only=["templates/hooks/programs-configmap.yaml"])[0]
+        command = self.pod(helm)["spec"]["containers"][0]["command"]
+        assert command[-1].removeprefix("/hooks/") in cm["data"]
