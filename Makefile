@@ -9,7 +9,8 @@ LASTACK := $(PY) -m lastack
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: help setup deps lock lint test test-render bench schema docs render demo
+.PHONY: help setup deps lock lint test test-render bench schema docs render demo demo-down footprint
+.PHONY: package publish bundle
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,9 +38,32 @@ test-render: setup ## the render tier only
 render: setup ## print the validated render of the default values
 	@$(LASTACK) render
 
+schema: setup ## regenerate charts/la-stack/values.schema.json from values.yaml
+	@$(LASTACK) schema
+
+docs: setup ## regenerate charts/la-stack/README.md from its template and values.yaml
+	@$(LASTACK) docs
+
 bench: setup ## print render timings (Helm 3 vs Helm 4) and the render tier's wall time
 	@$(LASTACK) deps --allow-missing
 	@$(LASTACK) bench
+	@$(LASTACK) footprint
 
-demo: setup ## the whole stack on a local kind/k3d cluster (being built)
-	@echo "make demo is not available yet: the demo script lands with the demo profile." >&2; exit 1
+demo: setup ## the whole stack on kind/k3d (or $$KUBECONFIG) with sample data; DRY_RUN=1 prints the plan
+	@$(LASTACK) demo $(if $(filter 1,$(DRY_RUN)),--dry-run)
+
+demo-down: setup ## remove what `make demo` installed (and the cluster, if it created one)
+	@$(LASTACK) demo --down
+
+footprint: setup ## CPU/memory requests and limits and storage per component, per values profile
+	@$(LASTACK) footprint
+
+package: setup ## write dist/la-stack-<version>.tgz with the subcharts (ALLOW_PARTIAL=1 if some absent)
+	@$(LASTACK) package $(if $(filter 1,$(ALLOW_PARTIAL)),--allow-partial)
+
+publish: setup ## helm push dist/ to REGISTRY=oci://host/path (REGISTRY_USERNAME/PASSWORD, PLAIN_HTTP=1)
+	@$(LASTACK) publish --registry "$(REGISTRY)" $(if $(filter 1,$(PLAIN_HTTP)),--plain-http) \
+		$(if $(filter 1,$(ALLOW_PARTIAL)),--allow-partial)
+
+bundle: setup ## write the air-gapped dist/la-stack-bundle-<version>.tar.gz (charts, images.txt)
+	@$(LASTACK) bundle $(if $(filter 1,$(ALLOW_PARTIAL)),--allow-partial)

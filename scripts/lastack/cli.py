@@ -16,6 +16,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("lastack.commands:render", "print the validated full render (helm template)"),
     "lint": ("lastack.lint:main", "helm lint --strict (Helm 3 and 4), ct lint, yamllint, ruff"),
     "bench": ("lastack.bench:main", "print render timings for Helm 3 and Helm 4"),
+    "footprint": ("lastack.footprint:main", "CPU/memory/storage per component and profile"),
+    "demo": ("lastack.demo:main", "the stack on a local cluster with sample data (--dry-run)"),
+    "xapi": ("lastack.xapi:main", "print synthetic Moodle-like xAPI statements (--count, --seed)"),
+    "services": ("lastack.services:main", "install Elasticsearch and Ralph for the hooks tier"),
+    "bench-ingest": ("lastack.bench_ingest:main", "POST 22,000 statements through Ralph into ES"),
+    "schema": ("lastack.schema:main", "write values.schema.json from values.yaml (--check)"),
+    "docs": ("lastack.docs:main", "write the chart README from its template (--check)"),
+    "package": ("lastack.publish:package", "write dist/la-stack-<version>.tgz + subcharts"),
+    "publish": ("lastack.publish:publish", "helm push to an OCI registry (never overwrites)"),
+    "bundle": ("lastack.bundle:main", "write the air-gapped bundle (charts, images.txt, sums)"),
+    "version-check": ("lastack.version_check:main", "fail when the chart changed without a bump"),
+    "actionlint": ("lastack.actionlint:main", "build the pinned actionlint and lint .github/"),
 }
 
 

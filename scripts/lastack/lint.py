@@ -15,12 +15,15 @@ from pathlib import Path
 from lastack import chartdeps
 from lastack.paths import CHART_DIR, REPO_ROOT, TOOLS_BIN, TOOLS_DIR
 from lastack.render import effective_chart_dir
-from lastack.toolchain import CHART_TESTING, HELMS, require
+from lastack.toolchain import ACTIONLINT, CHART_TESTING, HELMS, require
 
 # `helm lint` has no --api-versions: the ECK preflight is exercised by the render tier instead.
 LINT_SET = ("--set", "preflight.requireEckApi=false")
 YAML_PATHS = ("ct.yaml", "values", "charts/la-stack/values.yaml", "charts/la-stack/ci",
-              "charts/la-stack/Chart.yaml", ".github")
+              "charts/la-stack/Chart.yaml", ".github", "argocd/bootstrap",
+              "argocd/argocd-cm-health.yaml", "argocd/la-stack-apps/Chart.yaml",
+              "argocd/la-stack-apps/values.yaml", "argocd/la-stack-apps/values-demo.yaml",
+              "argocd/la-stack-apps/values-production.yaml")
 PYTHON_PATHS = ("scripts", "tests", "charts/la-stack/files")
 
 
@@ -76,6 +79,11 @@ def main(args: list[str]) -> int:
     results.append(run("yamllint", [sys.executable, "-m", "yamllint", "--strict",
                                     "-c", str(REPO_ROOT / ".yamllint"), *existing_yaml]))
     results.append(run("ruff check", [sys.executable, "-m", "ruff", "check", *PYTHON_PATHS]))
+    workflows = sorted((REPO_ROOT / ".github" / "workflows").glob("*.y*ml"))
+    if workflows:
+        # shellcheck/pyflakes off: the verdict must not depend on what else is installed.
+        results.append(run("actionlint", [str(require(ACTIONLINT)), "-no-color", "-shellcheck=",
+                                          "-pyflakes=", *map(str, workflows)]))
     if not all(results):
         print(f"[lint] {results.count(False)} lint step(s) failed", file=sys.stderr)
         return 1

@@ -85,7 +85,15 @@ KUBECTL = GoTool(
     local_module="scripts/go/kubectl",
 )
 
-GO_TOOLS: tuple[GoTool, ...] = (HELM4, HELM3, KUBECONFORM, CHART_TESTING, KUBECTL)
+ACTIONLINT = GoTool(
+    name="actionlint",
+    version="v1.7.12",
+    package="github.com/rhysd/actionlint/cmd/actionlint",
+    version_args=("-version",),
+    ldflags=("-X github.com/rhysd/actionlint.version=v1.7.12",),
+)
+
+GO_TOOLS: tuple[GoTool, ...] = (HELM4, HELM3, KUBECONFORM, CHART_TESTING, KUBECTL, ACTIONLINT)
 HELMS: dict[str, GoTool] = {"helm3": HELM3, "helm4": HELM4}
 
 
