@@ -30,6 +30,7 @@ lint: setup ## helm lint --strict (Helm 3 and 4), ct lint, yamllint, ruff
 test: setup ## lint, then every test tier that can run here
 	@$(LASTACK) deps --allow-missing
 	@$(LASTACK) lint
+	@$(LASTACK) services
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-render: setup ## the render tier only

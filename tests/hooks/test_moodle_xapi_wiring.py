@@ -78,9 +78,11 @@ file_put_contents($file, json_encode($state));
 
 def plugin_tree(version: int = VERSION) -> dict[str, bytes]:
     return {
-        "version.php": (f"<?php\ndefined('MOODLE_INTERNAL') || die();\n"
-                        f"$plugin->component = 'logstore_xapi';\n"
-                        f"$plugin->version = {version};\n").encode(),
+        "version.php": (
+            f"<?php\ndefined('MOODLE_INTERNAL') || die();\n"
+            f"$plugin->component = 'logstore_xapi';\n"
+            f"$plugin->version = {version};\n"
+        ).encode(),
         "settings.php": b"<?php\n",
         "classes/log/store.php": b"<?php\n// store\n",
         "lang/en/logstore_xapi.php": b"<?php\n$string['pluginname'] = 'xAPI';\n",
@@ -89,16 +91,18 @@ def plugin_tree(version: int = VERSION) -> dict[str, bytes]:
 
 def tree_sha256(files: dict[str, bytes]) -> str:
     """The documented checksum, computed independently of the PHP program."""
-    lines = sorted((path.encode(), hashlib.sha256(data).hexdigest()) for path, data in
-                   files.items())
+    lines = sorted(
+        (path.encode(), hashlib.sha256(data).hexdigest()) for path, data in files.items()
+    )
     manifest = "".join(f"{digest}  {path.decode()}\n" for path, digest in lines)
     return hashlib.sha256(manifest.encode()).hexdigest()
 
 
 def tarball(files: dict[str, bytes], top: str = "moodle-logstore_xapi-5.1.0") -> bytes:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT,
-                      pax_headers={"comment": "247d9aef"}) as tar:
+    with tarfile.open(
+        fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT, pax_headers={"comment": "247d9aef"}
+    ) as tar:
         for path, data in files.items():
             info = tarfile.TarInfo(f"{top}/{path}")
             info.size = len(data)
@@ -166,17 +170,20 @@ class FakeMoodle:
 
 def wiring_config(moodle: FakeMoodle, url: str, digest: str, **overrides: object) -> dict:
     config = {
-        "moodleDir": str(moodle.root), "php": PHP,
+        "moodleDir": str(moodle.root),
+        "php": PHP,
         "endpoint": "http://la-stack-ralph.la-stack.svc:8080/xAPI/",
         "plugin": {"release": "v5.1.0", "version": VERSION, "url": url, "treeSha256": digest},
         "settings": {"backgroundmode": "1", "maxbatchsize": "1000", "resendfailedbatches": "1"},
-        "cronIntervalSeconds": 60, "installDeadlineSeconds": 5,
+        "cronIntervalSeconds": 60,
+        "installDeadlineSeconds": 5,
     }
     return {**config, **overrides}
 
 
-def run_wiring(tmp_path: Path, config: dict, cron_runs: int = 1,
-               password: str = "s3cret&pw") -> subprocess.CompletedProcess:
+def run_wiring(
+    tmp_path: Path, config: dict, cron_runs: int = 1, password: str = "s3cret&pw"
+) -> subprocess.CompletedProcess:
     """Run main() once with a no-op sleep, so waits and the cron loop end quickly."""
     config_file = tmp_path / "wiring.json"
     config_file.write_text(json.dumps(config))
@@ -185,9 +192,11 @@ def run_wiring(tmp_path: Path, config: dict, cron_runs: int = 1,
         "<?php\nrequire " + json.dumps(str(PROGRAM)) + ";\n"
         "exit(main(['WIRING_CONFIG' => " + json.dumps(str(config_file)) + ", "
         "'LRS_USERNAME' => 'moodle', 'LRS_PASSWORD' => " + json.dumps(password) + "], "
-        "function ($s) {}, " + str(cron_runs) + "));\n")
-    return subprocess.run([PHP, str(driver)], capture_output=True, text=True, timeout=60,
-                          check=False)
+        "function ($s) {}, " + str(cron_runs) + "));\n"
+    )
+    return subprocess.run(
+        [PHP, str(driver)], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 @pytest.fixture
@@ -235,14 +244,17 @@ class TestInstallAndConfigure:
         assert moodle.state["settings"]["tool_log/enabled_stores"].count("logstore_xapi") == 1
 
     def test_should_keep_stores_already_enabled(self, tmp_path, moodle):
-        settings = {**moodle.state["settings"],
-                    "tool_log/enabled_stores": "logstore_standard,logstore_database"}
+        settings = {
+            **moodle.state["settings"],
+            "tool_log/enabled_stores": "logstore_standard,logstore_database",
+        }
         moodle.update_state(settings=settings)
         files = plugin_tree()
         with ArchiveServer(tarball(files)) as server:
             run_wiring(tmp_path, wiring_config(moodle, server.url, tree_sha256(files)))
         assert moodle.state["settings"]["tool_log/enabled_stores"] == (
-            "logstore_standard,logstore_database,logstore_xapi")
+            "logstore_standard,logstore_database,logstore_xapi"
+        )
 
     def test_should_upgrade_an_older_plugin_in_place(self, tmp_path, moodle):
         old = moodle.root / "admin/tool/log/store/xapi"
@@ -268,8 +280,7 @@ class TestInstallAndConfigure:
     def test_should_run_cron_repeatedly(self, tmp_path, moodle):
         files = plugin_tree()
         with ArchiveServer(tarball(files)) as server:
-            run_wiring(tmp_path, wiring_config(moodle, server.url, tree_sha256(files)),
-                       cron_runs=3)
+            run_wiring(tmp_path, wiring_config(moodle, server.url, tree_sha256(files)), cron_runs=3)
         assert moodle.state["calls"].count("cron") == 3
 
     def test_should_accept_a_file_url_for_offline_installs(self, tmp_path, moodle):
@@ -317,8 +328,7 @@ class TestFailures:
 
     def test_should_give_up_when_moodle_never_installs(self, tmp_path):
         moodle = FakeMoodle(tmp_path / "moodle", installed=False)
-        config = wiring_config(moodle, "http://127.0.0.1:9/x", "0" * 64,
-                               installDeadlineSeconds=0)
+        config = wiring_config(moodle, "http://127.0.0.1:9/x", "0" * 64, installDeadlineSeconds=0)
         assert "did not finish installing" in self.one_sentence(run_wiring(tmp_path, config))
 
     def test_should_report_a_failed_upgrade(self, tmp_path, moodle):
@@ -343,8 +353,11 @@ class TestPinnedChecksum:
         for path, data in files.items():
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_bytes(data)
-        script = (f"<?php require {json.dumps(str(PROGRAM))};\n"
-                  f"echo tree_sha256({json.dumps(str(root))});\n")
-        out = subprocess.run([PHP, "-r", script.removeprefix("<?php ")], capture_output=True,
-                             text=True, check=True)
+        script = (
+            f"<?php require {json.dumps(str(PROGRAM))};\n"
+            f"echo tree_sha256({json.dumps(str(root))});\n"
+        )
+        out = subprocess.run(
+            [PHP, "-r", script.removeprefix("<?php ")], capture_output=True, text=True, check=True
+        )
         assert out.stdout.strip() == tree_sha256(files)

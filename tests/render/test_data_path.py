@@ -106,7 +106,7 @@ class TestSecretsHook:
         assert users["la-stack-es-bootstrap"]["roles"] == ["la_stack_index_bootstrap"]
         accounts = {a["username"]: a for a in config["lrsAccounts"]}
         assert accounts["moodle"]["scopes"] == ["statements/write", "statements/read/mine"]
-        assert accounts["moodle"]["agent"] == {"mbox": "mailto:moodle@la-stack.invalid"}
+        assert accounts["moodle"]["agent"] == {"mbox": "mailto:moodle@example.org"}
         assert accounts["admin"]["scopes"] == ["all"]
         assert config["ralph"] == {
             "envSecret": "la-stack-ralph-es", "authSecret": "la-stack-ralph-auth",
@@ -205,6 +205,7 @@ class TestRalphEnvironment:
             "/usr/local/share/ca-certificates/ca.crt")
         assert data["RALPH_BACKENDS__LRS__ES__DEFAULT_INDEX"] == "statements"
         assert data["RALPH_LRS_RESTRICT_BY_SCOPES"] == "true"
+        assert data["RALPH_LRS_RESTRICT_BY_AUTHORITY"] == "true"
 
     @pytest.mark.parametrize(("profile", "yellow"),
                              [(None, "true"), (VALUES_DIR / "production.yaml", "false")],

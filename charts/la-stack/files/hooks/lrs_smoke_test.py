@@ -20,11 +20,16 @@ from hooklib import Deadline, JsonClient, TransientError, env, fail, log, retry,
 def statement(statement_id: str) -> dict[str, Any]:
     return {
         "id": statement_id,
-        "actor": {"objectType": "Agent",
-                  "account": {"homePage": "https://la-stack.invalid", "name": "helm-test"}},
+        "actor": {
+            "objectType": "Agent",
+            "account": {"homePage": "https://la-stack.invalid", "name": "helm-test"},
+        },
         "verb": {"id": "http://id.tincanapi.com/verb/tested", "display": {"en": "tested"}},
-        "object": {"objectType": "Activity", "id": "https://la-stack.invalid/helm-test",
-                   "definition": {"type": "http://adlnet.gov/expapi/activities/assessment"}},
+        "object": {
+            "objectType": "Activity",
+            "id": "https://la-stack.invalid/helm-test",
+            "definition": {"type": "http://adlnet.gov/expapi/activities/assessment"},
+        },
         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
 
@@ -35,8 +40,9 @@ def post_and_read_back(lrs: JsonClient, statement_id: str, deadline: Deadline) -
         if answer.status == 401:
             fail("Ralph rejected the Moodle LRS account (401): its auth.json and Secret disagree.")
         if answer.status not in {200, 204}:
-            raise TransientError(f"POST /statements answered {answer.status}: "
-                                 f"{answer.error_reason()}")
+            raise TransientError(
+                f"POST /statements answered {answer.status}: {answer.error_reason()}"
+            )
 
     retry(post, "posting a statement to Ralph", deadline)
     log(f"posted statement {statement_id} to Ralph")
@@ -45,15 +51,18 @@ def post_and_read_back(lrs: JsonClient, statement_id: str, deadline: Deadline) -
         answer = lrs.request("GET", f"/statements?statementId={statement_id}")
         if answer.status != 200 or not isinstance(answer.body, dict):
             raise TransientError(f"GET /statements answered {answer.status}")
-        if answer.body.get("id") != statement_id:
+        # xAPI answers a statementId with the statement; Ralph wraps it in a result list.
+        found = answer.body.get("statements", [answer.body])
+        if not any(s.get("id") == statement_id for s in found):
             raise TransientError("the statement is not readable yet")
 
     retry(read, "reading the statement back from Ralph", deadline)
     log("read the statement back from Ralph")
 
 
-def count_in_elasticsearch(es: JsonClient, index: str, statement_id: str,
-                           deadline: Deadline) -> None:
+def count_in_elasticsearch(
+    es: JsonClient, index: str, statement_id: str, deadline: Deadline
+) -> None:
     query = {"query": {"term": {"id": statement_id}}}
 
     def count() -> None:
@@ -72,11 +81,20 @@ def count_in_elasticsearch(es: JsonClient, index: str, statement_id: str,
 
 def main() -> None:
     deadline = Deadline.from_env()
-    lrs = JsonClient(env("LRS_URL"), deadline,
-                     headers={**JsonClient.basic_auth(env("LRS_USERNAME"), env("LRS_PASSWORD")),
-                              "X-Experience-API-Version": "1.0.3"})
-    es = JsonClient(env("ES_URL"), deadline, ca_file=env("ES_CA_FILE"),
-                    headers=JsonClient.basic_auth(env("ES_USERNAME"), env("ES_PASSWORD")))
+    lrs = JsonClient(
+        env("LRS_URL"),
+        deadline,
+        headers={
+            **JsonClient.basic_auth(env("LRS_USERNAME"), env("LRS_PASSWORD")),
+            "X-Experience-API-Version": "1.0.3",
+        },
+    )
+    es = JsonClient(
+        env("ES_URL"),
+        deadline,
+        ca_file=env("ES_CA_FILE"),
+        headers=JsonClient.basic_auth(env("ES_USERNAME"), env("ES_PASSWORD")),
+    )
     statement_id = str(uuid.uuid4())
     post_and_read_back(lrs, statement_id, deadline)
     count_in_elasticsearch(es, env("ES_INDEX", "statements"), statement_id, deadline)

@@ -1,0 +1,325 @@
+"""Pure credential logic of the secrets hook: the config contract, passwords, derived values.
+
+Nothing here talks to the network, so every rule can be unit-tested. See README.md beside
+this file for the JSON config the chart renders; `parse_config` is its executable form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import string
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+import bcrypt
+
+# `random.SystemRandom` is what the stdlib `secrets` module uses underneath; we cannot import
+# `secrets` here because the hook program named secrets.py shadows it on sys.path.
+_SYSTEM_RANDOM = random.SystemRandom()
+URL_SAFE_ALPHABET = string.ascii_letters + string.digits + "-_"
+PASSWORD_LENGTH = 32
+MIN_LENGTH = 6  # ECK refuses file-realm passwords shorter than 6 characters
+MAX_LENGTH = 1024
+DIGEST_ANNOTATION = "la-stack.io/inputs-sha256"
+RALPH_HOSTS_KEY = "RALPH_BACKENDS__LRS__ES__HOSTS"
+RALPH_AUTH_KEY = "auth.json"
+RALPH_SCOPES = frozenset(
+    {
+        "statements/write",
+        "statements/read/mine",
+        "statements/read",
+        "state/write",
+        "state/read",
+        "define",
+        "profile/write",
+        "profile/read",
+        "all/read",
+        "all",
+    }
+)
+AGENT_IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
+# Ralph checks auth.json's mbox with email-validator, which refuses these special-use
+# top-level domains; Ralph then answers 500 to every authenticated request.
+REFUSED_MAIL_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
+_MAILTO = re.compile(r"^mailto:[^@\s]+@([^@\s]+\.)*([^@\s.]+)$")
+_SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+class ConfigError(ValueError):
+    """The config file breaks the contract; the message is one sentence."""
+
+
+@dataclass(frozen=True)
+class EsUser:
+    secret: str
+    username: str
+    roles: tuple[str, ...]
+    existing_secret: str = ""
+
+    @property
+    def source(self) -> str:
+        return self.existing_secret or self.secret
+
+
+@dataclass(frozen=True)
+class LrsAccount:
+    secret: str
+    username: str
+    scopes: tuple[str, ...]
+    agent: dict[str, Any]
+    existing_secret: str = ""
+
+    @property
+    def source(self) -> str:
+        return self.existing_secret or self.secret
+
+
+@dataclass(frozen=True)
+class GenericSecret:
+    secret: str
+    keys: dict[str, int]
+    existing_secret: str = ""
+
+    @property
+    def source(self) -> str:
+        return self.existing_secret or self.secret
+
+
+@dataclass(frozen=True)
+class RalphWiring:
+    env_secret: str
+    auth_secret: str
+    es_url: str
+    es_user: str  # the `secret` of the esUsers entry Ralph connects as
+
+
+@dataclass(frozen=True)
+class Config:
+    labels: dict[str, str] = field(default_factory=dict)
+    es_users: tuple[EsUser, ...] = ()
+    lrs_accounts: tuple[LrsAccount, ...] = ()
+    generic: tuple[GenericSecret, ...] = ()
+    ralph: RalphWiring | None = None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+
+# --- config -------------------------------------------------------------------------------
+
+
+def _text(entry: dict[str, Any], key: str, where: str, required: bool = True) -> str:
+    value = entry.get(key, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}.{key} must be a string.")
+    if required and not value:
+        raise ConfigError(f"{where}.{key} must not be empty.")
+    return value
+
+
+def _secret_names(entry: dict[str, Any], where: str) -> tuple[str, str]:
+    existing = _text(entry, "existingSecret", where, required=False)
+    secret = _text(entry, "secret", where, required=not existing)
+    for name in filter(None, (secret, existing)):
+        if len(name) > 253 or not _SECRET_NAME.match(name):
+            raise ConfigError(f"{where}: {name!r} is not a valid Secret name.")
+    return secret, existing
+
+
+def _entries(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    entries = raw.get(key) or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{key} must be a list of objects.")
+    return entries
+
+
+def _agent(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}.agent must be an object with one xAPI IFI.")
+    ifis = [key for key in AGENT_IFIS if value.get(key)]
+    if len(ifis) != 1:
+        raise ConfigError(f"{where}.agent must have exactly one of {', '.join(AGENT_IFIS)}.")
+    if "mbox" in ifis:
+        match = _MAILTO.match(str(value["mbox"]))
+        if not match:
+            raise ConfigError(f"{where}.agent.mbox must look like 'mailto:name@domain'.")
+        if match.group(2).lower() in REFUSED_MAIL_DOMAINS:
+            raise ConfigError(
+                f"{where}.agent.mbox ends in '.{match.group(2)}', a special-use domain that "
+                f"Ralph's email check refuses (every request would fail); use a domain such "
+                f"as example.org."
+            )
+    return dict(value)
+
+
+def parse_config(raw: Any) -> Config:
+    """Validate the decoded config JSON and return it typed; ConfigError names the first fault."""
+    if not isinstance(raw, dict):
+        raise ConfigError("the config must be a JSON object.")
+    labels = raw.get("labels") or {}
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise ConfigError("labels must map strings to strings.")
+
+    es_users = []
+    for i, entry in enumerate(_entries(raw, "esUsers")):
+        where = f"esUsers[{i}]"
+        secret, existing = _secret_names(entry, where)
+        roles = entry.get("roles") or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):
+            raise ConfigError(f"{where}.roles must be a list of role names.")
+        username = _text(entry, "username", where, required=not existing)
+        es_users.append(EsUser(secret, username, tuple(roles), existing))
+
+    lrs_accounts = []
+    for i, entry in enumerate(_entries(raw, "lrsAccounts")):
+        where = f"lrsAccounts[{i}]"
+        secret, existing = _secret_names(entry, where)
+        scopes = entry.get("scopes") or []
+        if not isinstance(scopes, list) or not scopes:
+            raise ConfigError(f"{where}.scopes must be a non-empty list.")
+        unknown = [s for s in scopes if s not in RALPH_SCOPES]
+        if unknown:
+            raise ConfigError(f"{where}.scopes has {unknown[0]!r}, which Ralph does not know.")
+        username = _text(entry, "username", where, required=not existing)
+        agent = _agent(entry.get("agent"), where)
+        lrs_accounts.append(LrsAccount(secret, username, tuple(scopes), agent, existing))
+
+    generic = []
+    for i, entry in enumerate(_entries(raw, "generic")):
+        where = f"generic[{i}]"
+        secret, existing = _secret_names(entry, where)
+        keys = entry.get("keys") or {}
+        if not isinstance(keys, dict) or not keys:
+            raise ConfigError(f"{where}.keys must map key names to lengths.")
+        for key, length in keys.items():
+            if not isinstance(length, int) or not MIN_LENGTH <= length <= MAX_LENGTH:
+                raise ConfigError(
+                    f"{where}.keys.{key} must be a length from {MIN_LENGTH} to {MAX_LENGTH}."
+                )
+        generic.append(GenericSecret(secret, dict(keys), existing))
+
+    names = [s.secret for s in (*es_users, *lrs_accounts, *generic) if not s.existing_secret]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"the Secret name {duplicates[0]!r} is used by two entries.")
+
+    ralph = None
+    raw_ralph = raw.get("ralph")
+    if raw_ralph:
+        if not isinstance(raw_ralph, dict):
+            raise ConfigError("ralph must be an object.")
+        ralph = RalphWiring(
+            env_secret=_text(raw_ralph, "envSecret", "ralph"),
+            auth_secret=_text(raw_ralph, "authSecret", "ralph"),
+            es_url=_text(raw_ralph, "esUrl", "ralph"),
+            es_user=_text(raw_ralph, "esUser", "ralph"),
+        )
+        if ralph.es_user not in {u.secret for u in es_users}:
+            raise ConfigError(
+                f"ralph.esUser {ralph.es_user!r} is not the secret of an esUsers entry."
+            )
+        if not lrs_accounts:
+            raise ConfigError("ralph needs at least one entry in lrsAccounts.")
+        for url in ralph.es_url.split(","):
+            parts = urllib.parse.urlsplit(url.strip())
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ConfigError(f"ralph.esUrl {url!r} is not an http(s) URL.")
+            if parts.username or parts.password:
+                raise ConfigError("ralph.esUrl must not carry credentials; the hook adds them.")
+        if ralph.env_secret == ralph.auth_secret:
+            raise ConfigError("ralph.envSecret and ralph.authSecret must differ.")
+    return Config(dict(labels), tuple(es_users), tuple(lrs_accounts), tuple(generic), ralph)
+
+
+# --- values -------------------------------------------------------------------------------
+
+
+def random_password(length: int = PASSWORD_LENGTH) -> str:
+    """A random string of URL-safe characters (no escaping needed in URLs, YAML or shells)."""
+    if length < MIN_LENGTH:
+        raise ValueError(f"passwords need at least {MIN_LENGTH} characters")
+    return "".join(_SYSTEM_RANDOM.choice(URL_SAFE_ALPHABET) for _ in range(length))
+
+
+def hosts_with_credentials(es_url: str, credentials: Credentials) -> str:
+    """Insert URL-encoded `user:password@` into each comma-separated Elasticsearch URL.
+
+    Ralph's client options forbid extra keys, so the URL is the only place for credentials;
+    reserved characters (@ : / % ? #) must be percent-encoded or the URL splits wrongly.
+    """
+    userinfo = (
+        urllib.parse.quote(credentials.username, safe="")
+        + ":"
+        + urllib.parse.quote(credentials.password, safe="")
+    )
+    hosts = []
+    for url in es_url.split(","):
+        parts = urllib.parse.urlsplit(url.strip())
+        netloc = f"{userinfo}@{parts.netloc}"
+        hosts.append(urllib.parse.urlunsplit(parts._replace(netloc=netloc)))
+    return ",".join(hosts)
+
+
+def bcrypt_hash(password: str, rounds: int = 12) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+
+def auth_entries(
+    accounts: list[tuple[LrsAccount, Credentials]], rounds: int = 12
+) -> list[dict[str, Any]]:
+    """The entries of Ralph's auth.json: username, bcrypt hash, scopes, agent."""
+    return [
+        {
+            "username": credentials.username,
+            "hash": bcrypt_hash(credentials.password, rounds),
+            "scopes": list(account.scopes),
+            "agent": dict(account.agent),
+        }
+        for account, credentials in accounts
+    ]
+
+
+def check_unique_usernames(accounts: list[tuple[LrsAccount, Credentials]]) -> None:
+    """Ralph picks the first auth.json entry of a username, so a clash would hide an account."""
+    usernames = [credentials.username for _, credentials in accounts]
+    duplicate = next((u for u in usernames if usernames.count(u) > 1), None)
+    if duplicate:
+        raise ConfigError(f"two LRS accounts share the username {duplicate!r}.")
+
+
+def auth_json(accounts: list[tuple[LrsAccount, Credentials]], rounds: int = 12) -> str:
+    check_unique_usernames(accounts)
+    return json.dumps(auth_entries(accounts, rounds), indent=2) + "\n"
+
+
+def inputs_digest(inputs: Any) -> str:
+    """sha256 of the canonical JSON of a derived Secret's inputs (stored in an annotation)."""
+    canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def env_inputs(es_url: str, credentials: Credentials) -> dict[str, Any]:
+    return {"esUrl": es_url, "username": credentials.username, "password": credentials.password}
+
+
+def auth_inputs(accounts: list[tuple[LrsAccount, Credentials]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "username": credentials.username,
+            "password": credentials.password,
+            "scopes": list(account.scopes),
+            "agent": account.agent,
+        }
+        for account, credentials in accounts
+    ]

@@ -1,0 +1,96 @@
+"""Start a server process on loopback, wait for it with a bound, and stop exactly it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    """A service could not be installed or started; the message says why and what to do."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class ManagedProcess:
+    """A child process in its own process group, so that stopping it stops its children too
+    (Elasticsearch's launcher forks the JVM) and nothing else."""
+
+    def __init__(
+        self, name: str, argv: Sequence[str], env: dict[str, str], log_file: Path, cwd: Path
+    ) -> None:
+        self.name = name
+        self.log_file = log_file
+        with open(log_file, "ab") as log:
+            self.popen = subprocess.Popen(
+                list(argv),
+                env=env,
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def wait_ready(self, ready: Callable[[], bool], timeout: float, what: str) -> float:
+        """Poll `ready` until true; fail with the log's tail when the process dies or time runs
+        out. Returns the seconds it took."""
+        start = time.monotonic()
+        while True:
+            if not self.running():
+                raise ServiceError(
+                    f"{self.name} exited with status {self.popen.returncode} before {what}; "
+                    f"last lines of {self.log_file}:\n{tail(self.log_file)}"
+                )
+            try:
+                if ready():
+                    return time.monotonic() - start
+            except OSError:
+                pass
+            if time.monotonic() - start > timeout:
+                self.stop()
+                raise ServiceError(
+                    f"{self.name} did not reach {what} within {timeout:.0f}s; "
+                    f"last lines of {self.log_file}:\n{tail(self.log_file)}"
+                )
+            time.sleep(0.5)
+
+    def stop(self, grace: float = 20.0) -> None:
+        """SIGTERM the process group we created, then SIGKILL it if it lingers."""
+        if self.popen.poll() is not None:
+            return
+        try:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.popen.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(5)

@@ -1,0 +1,195 @@
+"""Fixtures of the hooks tier: hook programs run as subprocesses against real services.
+
+One Elasticsearch and one Ralph per session. The session is provisioned the way the chart
+provisions a release: the secrets hook runs first (against the Kubernetes stand-in), its
+Secrets become Elasticsearch's file-realm users, the index bootstrap hook runs with the
+bootstrap user, and Ralph starts with the env and auth.json the secrets hook derived.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from lastack.services import elasticsearch, ralph
+from lastack.services.hookfiles import TEMPLATE_FILE, import_hook, run_hook
+from lastack.services.processes import ServiceError, free_port
+from tests.hooks.kube_standin import TOKEN, KubeStandIn
+
+# A user-provided password full of URL-reserved characters, on purpose.
+WRITER_PASSWORD = "r@lph:p/ss%w?rd#1&+= x"
+
+
+def hook_module(name: str) -> ModuleType:
+    return import_hook(name)
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def assert_one_sentence_failure(result: subprocess.CompletedProcess, *words: str) -> str:
+    """Non-zero exit, stderr is exactly one `error: ...` line (no traceback) naming `words`."""
+    assert result.returncode != 0, result.stdout
+    lines = error_lines(result)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def kube_env(kube: KubeStandIn, config: dict[str, Any], workdir: Path) -> dict[str, str]:
+    config_file = workdir / "config.json"
+    config_file.write_text(json.dumps(config))
+    token_file = workdir / "token"
+    token_file.write_text(TOKEN + "\n")
+    return {
+        "CONFIG_FILE": str(config_file),
+        "K8S_API_URL": kube.url,
+        "K8S_TOKEN_FILE": str(token_file),
+        "K8S_NAMESPACE": kube.namespace,
+        "DEADLINE_SECONDS": "30",
+    }
+
+
+def services_skip_reason() -> str | None:
+    """Skip only when a prerequisite is truly absent; say how to get it."""
+    try:
+        elasticsearch.find_java()
+    except ServiceError as error:
+        return f"hooks tier needs a JDK: {error}"
+    if not elasticsearch.installed() and not shutil.which("mvn"):
+        return "hooks tier needs Maven to fetch Elasticsearch: apt-get install maven"
+    return None
+
+
+def stack_config(es_url: str) -> dict[str, Any]:
+    """The secrets hook config for the session, shaped as the chart renders it."""
+    return {
+        "labels": {"app.kubernetes.io/part-of": "la-stack", "app.kubernetes.io/instance": "t"},
+        "esUsers": [
+            {"secret": "t-es-ralph", "username": "la-stack-ralph",
+             "roles": ["la_stack_statements_writer"], "existingSecret": "my-ralph-es"},
+            {"secret": "t-es-superset", "username": "la-stack-superset",
+             "roles": ["la_stack_statements_reader"], "existingSecret": ""},
+            {"secret": "t-es-bootstrap", "username": "la-stack-bootstrap",
+             "roles": ["la_stack_index_bootstrap"], "existingSecret": ""},
+        ],
+        "lrsAccounts": [
+            {"secret": "t-lrs-moodle", "username": "moodle",
+             "scopes": ["statements/write", "statements/read/mine"],
+             "agent": {"mbox": "mailto:moodle@la-stack.example.org"}, "existingSecret": ""},
+            {"secret": "t-lrs-admin", "username": "admin", "scopes": ["all"],
+             "agent": {"mbox": "mailto:admin@la-stack.example.org"}, "existingSecret": ""},
+            {"secret": "t-lrs-dashboards", "username": "dashboards",
+             "scopes": ["statements/read"],
+             "agent": {"mbox": "mailto:dashboards@la-stack.example.org"}, "existingSecret": ""},
+        ],
+        "generic": [
+            {"secret": "t-superset", "keys": {"secret-key": 64, "admin-password": 24},
+             "existingSecret": ""},
+        ],
+        "ralph": {"envSecret": "t-ralph-env", "authSecret": "t-ralph-auth",
+                  "esUrl": es_url, "esUser": "t-es-ralph"},
+    }  # fmt: skip
+
+
+@dataclass
+class EsStack:
+    kube: KubeStandIn
+    es: elasticsearch.ElasticsearchServer
+    config: dict[str, Any]
+    secrets_run: subprocess.CompletedProcess
+    workdir: Path
+    bootstrap_run: subprocess.CompletedProcess | None = None
+
+    def secret(self, name: str) -> dict[str, str]:
+        return self.kube.decoded(name)
+
+    def login(self, name: str) -> tuple[str, str]:
+        data = self.secret(name)
+        return data["username"], data["password"]
+
+    def bootstrap_env(self, **overrides: str) -> dict[str, str]:
+        """es_bootstrap's environment as the chart sets it (bootstrap user, ECK-like CA)."""
+        username, password = self.login("t-es-bootstrap")
+        env = {
+            "ES_URL": self.es.url,
+            "ES_USERNAME": username,
+            "ES_PASSWORD": password,
+            "ES_CA_FILE": str(self.es.ca_file),
+            "TEMPLATE_FILE": str(TEMPLATE_FILE),
+            "DEADLINE_SECONDS": "60",
+        }
+        env.update(overrides)
+        return env
+
+
+@pytest.fixture(scope="session")
+def es_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EsStack]:
+    reason = services_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    workdir = tmp_path_factory.mktemp("es-stack")
+    with KubeStandIn() as kube:
+        port = free_port()
+        config = stack_config(f"https://127.0.0.1:{port}")
+        kube.put_secret(
+            "my-ralph-es",
+            {"username": "la-stack-ralph", "password": WRITER_PASSWORD,
+             "roles": "la_stack_statements_writer"},
+            "kubernetes.io/basic-auth",
+        )  # fmt: skip
+        secrets_run = run_hook("secrets", kube_env(kube, config, workdir))
+        assert secrets_run.returncode == 0, secrets_run.stderr
+        users = {}
+        for entry in config["esUsers"]:
+            data = kube.decoded(entry["existingSecret"] or entry["secret"])
+            users[data["username"]] = elasticsearch.EsUser(data["password"], entry["roles"])
+        with elasticsearch.ElasticsearchServer(users=users, http_port=port) as es:
+            stack = EsStack(kube, es, config, secrets_run, workdir)
+            stack.bootstrap_run = run_hook("es_bootstrap", stack.bootstrap_env())
+            yield stack
+
+
+@pytest.fixture(scope="session")
+def ralph_server(es_stack: EsStack) -> Iterator[ralph.RalphServer]:
+    bootstrap = es_stack.bootstrap_run
+    assert bootstrap is not None and bootstrap.returncode == 0, bootstrap and bootstrap.stderr
+    auth_file = es_stack.workdir / "auth.json"
+    auth_file.write_text(es_stack.secret("t-ralph-auth")["auth.json"])
+    app_dir = es_stack.workdir / "ralph-app"
+    app_dir.mkdir()
+    env = ralph.chart_env(
+        hosts=es_stack.secret("t-ralph-env")["RALPH_BACKENDS__LRS__ES__HOSTS"],
+        auth_file=auth_file,
+        ca_file=es_stack.es.ca_file,
+        app_dir=app_dir,
+    )
+    with ralph.RalphServer(env) as server:
+        yield server
+
+
+@pytest.fixture
+def kube() -> Iterator[KubeStandIn]:
+    with KubeStandIn() as standin:
+        yield standin
+
+
+def ralph_python() -> str:
+    """Ralph's interpreter (the hook image's Python and bcrypt), installed on demand."""
+    try:
+        ralph.install()
+    except ServiceError as error:
+        pytest.skip(f"Ralph's venv could not be installed: {error}")
+    return str(ralph.PYTHON)

@@ -1,0 +1,72 @@
+"""What the chart renders, run for real: its secrets config and its `helm test` program.
+
+The secrets hook is fed the exact secrets.json the chart renders (against the loopback
+stand-in for the Kubernetes API); the `helm test` program posts through the real Ralph
+and counts in the real Elasticsearch (TLS verified with the cluster's CA), using the
+accounts the secrets hook generated.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lastack.render import find, render_chart
+from lastack.services.hookfiles import run_hook
+from tests.hooks.conftest import assert_one_sentence_failure, kube_env
+
+pytestmark = pytest.mark.hooks
+
+
+def rendered_secrets_config() -> dict:
+    objects = render_chart(show_only=["templates/hooks/secrets-configmap.yaml"])
+    return json.loads(find(objects, "ConfigMap")[0]["data"]["secrets.json"])
+
+
+class TestRenderedSecretsConfig:
+    """The chart's own secrets.json is a config the program accepts and fully applies."""
+
+    def test_should_create_every_secret_the_chart_describes(self, kube, tmp_path):
+        config = rendered_secrets_config()
+        result = run_hook("secrets", kube_env(kube, config, tmp_path))
+        assert result.returncode == 0, result.stderr
+        expected = {e["secret"] for key in ("esUsers", "lrsAccounts", "generic")
+                    for e in config[key]}
+        expected |= {config["ralph"]["envSecret"], config["ralph"]["authSecret"]}
+        assert expected <= set(kube.secrets)
+        hosts = kube.decoded(config["ralph"]["envSecret"])["RALPH_BACKENDS__LRS__ES__HOSTS"]
+        assert hosts.startswith("https://la-stack-ralph:")
+        assert hosts.endswith("@la-stack-es-http.la-stack.svc:9200")
+        moodle_db = kube.decoded("la-stack-mariadb")
+        assert set(moodle_db) == {"mariadb-root-password", "mariadb-password"}
+
+
+class TestHelmTestProgram:
+    """lrs_smoke_test.py, the program `helm test` runs, against the real data path."""
+
+    def env(self, es_stack, ralph_server, moodle_login=None, reader_login=None) -> dict:
+        lrs_user, lrs_password = moodle_login or es_stack.login("t-lrs-moodle")
+        es_user, es_password = reader_login or es_stack.login("t-es-superset")
+        return {
+            "LRS_URL": f"{ralph_server.url}/xAPI", "LRS_USERNAME": lrs_user,
+            "LRS_PASSWORD": lrs_password, "ES_URL": es_stack.es.url,
+            "ES_USERNAME": es_user, "ES_PASSWORD": es_password,
+            "ES_CA_FILE": str(es_stack.es.ca_file), "ES_INDEX": "statements",
+            "DEADLINE_SECONDS": "60",
+        }
+
+    def test_should_pass_through_ralph_into_elasticsearch(self, es_stack, ralph_server):
+        result = run_hook("lrs_smoke_test", self.env(es_stack, ralph_server))
+        assert result.returncode == 0, result.stderr
+        assert "Elasticsearch counts the statement once" in result.stdout
+
+    def test_should_name_a_rejected_lrs_account(self, es_stack, ralph_server):
+        env = self.env(es_stack, ralph_server, moodle_login=("moodle", "wrong-password"))
+        result = run_hook("lrs_smoke_test", env)
+        assert "Ralph rejected the Moodle LRS account" in assert_one_sentence_failure(result)
+
+    def test_should_name_a_rejected_reader(self, es_stack, ralph_server):
+        env = self.env(es_stack, ralph_server, reader_login=("la-stack-superset", "wrong"))
+        result = run_hook("lrs_smoke_test", env)
+        assert "rejected the reader user" in assert_one_sentence_failure(result)

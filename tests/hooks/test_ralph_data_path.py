@@ -1,0 +1,184 @@
+"""The data path end to end: Ralph from PyPI, wired only by what the hooks produced.
+
+Ralph runs with the chart's environment (lastack.services.ralph.chart_env): its ES hosts
+value is secrets.py's ralph-env Secret (a user-provided writer password full of reserved
+characters, URL-encoded), its auth.json is secrets.py's ralph-auth Secret, TLS is verified
+with the cluster's CA, and it writes to the index es_bootstrap created. Elasticsearch is the
+integ-test-zip distribution (see test_es_bootstrap.py for what it lacks).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+
+import pytest
+
+from lastack import xapi
+
+pytestmark = pytest.mark.hooks
+STATEMENTS = "/xAPI/statements"
+BATCH = xapi.generate(1000, seed=21)
+
+
+def es_count(es_stack, query=None) -> int:
+    es_stack.es.request("POST", "/statements/_refresh")
+    status, body = es_stack.es.request(
+        "POST", "/statements/_count", {"query": query} if query else None
+    )
+    assert status == 200, body
+    return body["count"]
+
+
+@pytest.fixture(scope="module")
+def moodle(es_stack):
+    return es_stack.login("t-lrs-moodle")
+
+
+@pytest.fixture(scope="module")
+def posted(ralph_server, es_stack, moodle):
+    """One batch of 1,000 Moodle statements, posted as logstore_xapi would."""
+    before = es_count(es_stack)
+    status, ids = ralph_server.request("POST", STATEMENTS, BATCH, auth=moodle)
+    assert status == 200, ids
+    return before, ids
+
+
+def read_all(ralph_server, query: dict, auth) -> list[dict]:
+    """Every page of a GET (Ralph caps a page at 100 and links the next one in `more`)."""
+    path = f"{STATEMENTS}?{urllib.parse.urlencode(query)}"
+    statements: list[dict] = []
+    while path:
+        status, body = ralph_server.get(path, auth=auth)
+        assert status == 200, body
+        statements += body["statements"]
+        path = body.get("more") or ""
+    return statements
+
+
+def wait_for(predicate, timeout=15.0):
+    """Ralph writes without refresh (REFRESH_AFTER_WRITE=false): reads catch up within ~1s."""
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.3)
+
+
+def test_the_heartbeat_sees_elasticsearch(ralph_server):
+    status, body = ralph_server.get("/__heartbeat__")
+    assert status == 200 and body == {"database": "ok"}
+
+
+def test_the_hosts_value_carries_the_encoded_password(es_stack):
+    hosts = es_stack.secret("t-ralph-env")["RALPH_BACKENDS__LRS__ES__HOSTS"]
+    parts = urllib.parse.urlsplit(hosts)
+    assert urllib.parse.unquote(parts.password) == es_stack.login("my-ralph-es")[1]
+    assert "%40" in hosts and "%2F" in hosts and "%23" in hosts  # @ / # encoded
+
+
+def test_a_batch_is_stored_in_elasticsearch(posted, es_stack):
+    before, ids = posted
+    assert ids == [s["id"] for s in BATCH]
+    assert es_count(es_stack) == before + len(BATCH)
+    _, stored = es_stack.es.request("GET", f"/statements/_doc/{BATCH[0]['id']}")
+    source = stored["_source"]
+    assert source["authority"]["mbox"] == "mailto:moodle@la-stack.example.org"
+    assert source["verb"] == BATCH[0]["verb"] and "stored" in source
+
+
+def test_moodle_reads_back_its_own_statements(posted, ralph_server, moodle):
+    def page():
+        return ralph_server.get(f"{STATEMENTS}?limit=100", auth=moodle)
+
+    wait_for(lambda: len(page()[1]["statements"]) == 100)
+    status, body = page()
+    assert status == 200
+    assert {s["authority"]["mbox"] for s in body["statements"]} == {
+        "mailto:moodle@la-stack.example.org"
+    }
+    assert body["more"]  # 1,000 statements: there is a next page
+
+
+def test_ralphs_filters_work_on_la_stacks_mapping(posted, ralph_server, es_stack, moodle):
+    """Ralph filters on `<field>.keyword`; the template keeps those sub-fields. Paging goes
+    through point-in-time searches, which the writer role must allow."""
+    answered = {s["id"] for s in BATCH if s["verb"]["id"] == xapi.VERBS["answered"]}
+    assert len(answered) > 100  # more than one page
+    query = {"verb": xapi.VERBS["answered"]}
+    wait_for(lambda: len(read_all(ralph_server, query, moodle)) == len(answered))
+    assert {s["id"] for s in read_all(ralph_server, query, moodle)} == answered
+
+    learner = BATCH[0]["actor"]
+    agent = json.dumps({"account": learner["account"], "objectType": "Agent"})
+    found = read_all(ralph_server, {"agent": agent}, moodle)
+    assert {s["id"] for s in found} == {
+        s["id"] for s in BATCH if s["actor"]["account"] == learner["account"]
+    }
+
+
+def test_admin_and_dashboards_read_everything(posted, ralph_server, es_stack):
+    for account in ("t-lrs-admin", "t-lrs-dashboards"):
+        status, body = ralph_server.get(f"{STATEMENTS}?limit=5", auth=es_stack.login(account))
+        assert status == 200 and len(body["statements"]) == 5, account
+
+
+def test_a_read_only_account_cannot_post(ralph_server, es_stack):
+    """Scopes are enforced (LRS_RESTRICT_BY_SCOPES). Ralph 5.0.1 answers a missing scope
+    with 401, not the 403 the xAPI spec suggests; the detail names the scope."""
+    status, body = ralph_server.request(
+        "POST", STATEMENTS, xapi.generate(1, seed=22), auth=es_stack.login("t-lrs-dashboards")
+    )
+    assert status == 401, body
+    assert body["detail"] == 'Access not authorized to scope: "statements/write".'
+
+
+@pytest.mark.parametrize("who", ["wrong password", "unknown user", "no credentials"])
+def test_bad_credentials_are_401(ralph_server, moodle, who):
+    auth = {
+        "wrong password": (moodle[0], moodle[1] + "x"),
+        "unknown user": ("nobody", moodle[1]),
+        "no credentials": None,
+    }[who]
+    status, _ = ralph_server.request("POST", STATEMENTS, xapi.generate(1, seed=23), auth=auth)
+    assert status == 401
+
+
+def test_duplicate_statements_follow_ralphs_rules(ralph_server, es_stack, moodle):
+    """What Moodle's retries meet (openfun/ralph#345, fixed in #389):
+    - the same id twice in one batch: 400 and nothing of the batch is stored;
+    - a batch that was already stored, sent again: 204, nothing written twice;
+    - a batch mixing stored and new statements: 200 listing only the new ids;
+    - a stored id sent with different content: 409."""
+    fresh = xapi.generate(3, seed=24)
+    ids = [s["id"] for s in fresh]
+    by_id = {"terms": {"_id": ids}}
+
+    status, _ = ralph_server.request(
+        "POST", STATEMENTS, [fresh[0], fresh[1], fresh[0]], auth=moodle
+    )
+    assert status == 400
+    assert es_count(es_stack, by_id) == 0
+
+    status, stored = ralph_server.request("POST", STATEMENTS, fresh[:2], auth=moodle)
+    assert status == 200 and stored == ids[:2]
+    wait_for(lambda: es_count(es_stack, by_id) == 2)
+
+    status, _ = ralph_server.request("POST", STATEMENTS, fresh[:2], auth=moodle)
+    assert status == 204
+
+    status, stored = ralph_server.request("POST", STATEMENTS, fresh, auth=moodle)
+    assert status == 200 and stored == ids[2:]
+    wait_for(lambda: es_count(es_stack, by_id) == 3)
+
+    changed = json.loads(json.dumps(fresh[0]))
+    changed["verb"] = {"id": xapi.VERBS["completed"], "display": {"en": "completed"}}
+    status, _ = ralph_server.request("POST", STATEMENTS, [changed], auth=moodle)
+    assert status == 409
+
+
+def test_the_writer_user_cannot_create_other_indices(es_stack):
+    """Least privilege: Ralph's ES user writes statements* only, into existing indices."""
+    username, password = es_stack.login("my-ralph-es")
+    status, body = es_stack.es.request("PUT", "/other", {}, user=username, password=password)
+    assert status == 403, body

@@ -1,0 +1,257 @@
+"""secrets.py, run as the hook Job runs it, against the Kubernetes API stand-in.
+
+The stand-in (kube_standin.py) serves the Secret endpoints on loopback until the live tier
+provides a real API server: bearer token, GET 200/404, POST 201/409 AlreadyExists, PUT with
+resourceVersion (409 Conflict when stale), LIST/PATCH/DELETE forbidden, plus races and
+outages on demand. What is checked: sources are created once and never modified, provided
+Secrets are only read, Ralph's derived Secrets change only when their inputs change, races
+are resolved in favour of the other writer, and every failure is one sentence.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import string
+import time
+
+import bcrypt
+import pytest
+
+from tests.hooks.conftest import (
+    assert_one_sentence_failure,
+    kube_env,
+    ralph_python,
+    run_hook,
+    stack_config,
+)
+from tests.hooks.kube_standin import KubeStandIn
+
+pytestmark = pytest.mark.hooks
+ES_URL = "https://la-stack-es-http.la-stack.svc:9200"
+DIGEST = "la-stack.io/inputs-sha256"
+SOURCES = ("t-es-superset", "t-es-bootstrap", "t-lrs-moodle", "t-lrs-admin", "t-lrs-dashboards")
+
+
+def config(**changes):
+    """The session's chart-shaped config, without the provided Secret unless asked."""
+    result = stack_config(ES_URL)
+    result["esUsers"][0]["existingSecret"] = ""
+    result.update(changes)
+    return result
+
+
+def run(kube: KubeStandIn, tmp_path, cfg=None, **env):
+    return run_hook("secrets", {**kube_env(kube, cfg or config(), tmp_path), **env})
+
+
+def snapshot(kube: KubeStandIn):
+    return json.loads(json.dumps(kube.secrets))
+
+
+def test_first_run_creates_every_secret_with_the_right_shape(kube, tmp_path):
+    result = run(kube, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert set(kube.secrets) == {
+        "t-es-ralph",
+        *SOURCES,
+        "t-superset",
+        "t-ralph-env",
+        "t-ralph-auth",
+    }
+    for name in ("t-es-ralph", "t-es-superset", "t-es-bootstrap"):
+        assert kube.secrets[name]["type"] == "kubernetes.io/basic-auth"
+        assert set(kube.decoded(name)) == {"username", "password", "roles"}
+    assert kube.decoded("t-es-ralph")["roles"] == "la_stack_statements_writer"
+    assert kube.decoded("t-lrs-moodle")["username"] == "moodle"
+    assert set(kube.decoded("t-lrs-moodle")) == {"username", "password"}
+    generic = kube.decoded("t-superset")
+    assert kube.secrets["t-superset"]["type"] == "Opaque"
+    assert (len(generic["secret-key"]), len(generic["admin-password"])) == (64, 24)
+    url_safe = set(string.ascii_letters + string.digits + "-_")
+    for name in SOURCES:
+        password = kube.decoded(name)["password"]
+        assert len(password) >= 6 and set(password) <= url_safe
+    for body in kube.secrets.values():
+        assert body["metadata"]["labels"]["app.kubernetes.io/part-of"] == "la-stack"
+    # Only named GET/POST/PUT calls: the Role needs no list, patch or delete.
+    assert {method for method, _ in kube.calls} <= {"GET", "POST"}
+    assert all(re.search(r"/secrets(/[a-z0-9.-]+)?$", path) for _, path in kube.calls)
+    assert not [c for c in kube.calls if c[0] == "GET" and c[1].endswith("/secrets")]
+    assert "Secret t-es-ralph: created" in result.stdout
+
+
+def test_derived_secrets_hold_ralphs_values(kube, tmp_path):
+    assert run(kube, tmp_path).returncode == 0
+    writer = kube.decoded("t-es-ralph")
+    hosts = kube.decoded("t-ralph-env")["RALPH_BACKENDS__LRS__ES__HOSTS"]
+    assert (
+        hosts == f"https://la-stack-ralph:{writer['password']}@la-stack-es-http.la-stack.svc:9200"
+    )
+    entries = json.loads(kube.decoded("t-ralph-auth")["auth.json"])
+    assert [e["username"] for e in entries] == ["moodle", "admin", "dashboards"]
+    for entry, source in zip(
+        entries, ("t-lrs-moodle", "t-lrs-admin", "t-lrs-dashboards"), strict=True
+    ):
+        assert bcrypt.checkpw(kube.decoded(source)["password"].encode(), entry["hash"].encode())
+    assert entries[0]["agent"] == {"mbox": "mailto:moodle@la-stack.example.org"}
+    for name in ("t-ralph-env", "t-ralph-auth"):
+        assert re.fullmatch(r"[0-9a-f]{64}", kube.secrets[name]["metadata"]["annotations"][DIGEST])
+
+
+def test_a_second_run_writes_nothing(kube, tmp_path):
+    assert run(kube, tmp_path).returncode == 0
+    before = snapshot(kube)
+    kube.calls.clear()
+    result = run(kube, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert kube.writes() == []
+    assert snapshot(kube) == before  # same passwords, same bcrypt hashes
+    assert "Secret t-ralph-env: unchanged" in result.stdout
+    assert "Secret t-ralph-auth: unchanged" in result.stdout
+
+
+def test_an_existing_source_is_never_modified_and_is_what_ralph_gets(kube, tmp_path):
+    kube.put_secret(
+        "t-lrs-moodle",
+        {"username": "moodle-legacy", "password": "kept-password", "note": "mine"},
+        "kubernetes.io/basic-auth",
+    )
+    before = snapshot(kube)["t-lrs-moodle"]
+    assert run(kube, tmp_path).returncode == 0
+    assert kube.secrets["t-lrs-moodle"] == before
+    assert not [c for c in kube.writes() if c[1].endswith("/t-lrs-moodle")]
+    moodle = json.loads(kube.decoded("t-ralph-auth")["auth.json"])[0]
+    assert moodle["username"] == "moodle-legacy"
+    assert bcrypt.checkpw(b"kept-password", moodle["hash"].encode())
+
+
+def test_existing_secret_is_read_and_nothing_is_generated_for_it(kube, tmp_path):
+    kube.put_secret("byo-es", {"username": "ralph-byo", "password": "p@ss:w/rd"})
+    cfg = config()
+    cfg["esUsers"][0]["existingSecret"] = "byo-es"
+    result = run(kube, tmp_path, cfg)
+    assert result.returncode == 0, result.stderr
+    assert "t-es-ralph" not in kube.secrets
+    assert not [c for c in kube.writes() if "byo-es" in c[1]]
+    hosts = kube.decoded("t-ralph-env")["RALPH_BACKENDS__LRS__ES__HOSTS"]
+    assert hosts.startswith("https://ralph-byo:p%40ss%3Aw%2Frd@")
+    assert "provided (existingSecret)" in result.stdout
+
+
+def test_a_provided_secret_missing_a_key_is_one_sentence(kube, tmp_path):
+    kube.put_secret("byo-superset", {"secret-key": "x" * 64})
+    cfg = config()
+    cfg["generic"][0]["existingSecret"] = "byo-superset"
+    result = run(kube, tmp_path, cfg)
+    assert_one_sentence_failure(result, "byo-superset", "admin-password")
+
+
+def test_an_absent_provided_secret_is_one_sentence(kube, tmp_path):
+    cfg = config()
+    cfg["lrsAccounts"][1]["existingSecret"] = "nowhere"
+    assert_one_sentence_failure(run(kube, tmp_path, cfg), "nowhere", "does not exist")
+
+
+def test_derived_secrets_change_only_with_their_inputs(kube, tmp_path):
+    assert run(kube, tmp_path).returncode == 0
+    auth_before = snapshot(kube)["t-ralph-auth"]
+    env_version = kube.version("t-ralph-env")
+    moved = config()
+    moved["ralph"]["esUrl"] = "https://other-es-http.la-stack.svc:9200"
+    result = run(kube, tmp_path, moved)
+    assert result.returncode == 0, result.stderr
+    assert "Secret t-ralph-env: updated" in result.stdout
+    assert kube.version("t-ralph-env") != env_version
+    assert "other-es-http" in kube.decoded("t-ralph-env")["RALPH_BACKENDS__LRS__ES__HOSTS"]
+    assert kube.secrets["t-ralph-auth"] == auth_before  # its hashes did not rotate
+
+    widened = moved
+    widened["lrsAccounts"][0]["scopes"] = ["statements/write", "statements/read"]
+    result = run(kube, tmp_path, widened)
+    assert "Secret t-ralph-auth: updated" in result.stdout
+    entries = json.loads(kube.decoded("t-ralph-auth")["auth.json"])
+    assert entries[0]["scopes"] == ["statements/write", "statements/read"]
+
+
+def test_a_derived_secret_not_made_by_the_hook_is_not_overwritten(kube, tmp_path):
+    kube.put_secret("t-ralph-auth", {"auth.json": "[]"})
+    before = snapshot(kube)["t-ralph-auth"]
+    result = run(kube, tmp_path)
+    assert_one_sentence_failure(result, "t-ralph-auth", DIGEST)
+    assert kube.secrets["t-ralph-auth"] == before
+
+
+def test_a_create_race_keeps_the_other_writers_secret(kube, tmp_path):
+    theirs = {
+        "username": base64.b64encode(b"moodle").decode(),
+        "password": base64.b64encode(b"their-password").decode(),
+    }
+    kube.race_create["t-lrs-moodle"] = {"type": "kubernetes.io/basic-auth", "data": theirs}
+    result = run(kube, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert kube.decoded("t-lrs-moodle")["password"] == "their-password"
+    moodle = json.loads(kube.decoded("t-ralph-auth")["auth.json"])[0]
+    assert bcrypt.checkpw(b"their-password", moodle["hash"].encode())
+    assert "created meanwhile by someone else" in result.stdout
+
+
+def test_an_update_conflict_is_re_read_and_retried(kube, tmp_path):
+    assert run(kube, tmp_path).returncode == 0
+    kube.race_update.add("t-ralph-env")
+    moved = config()
+    moved["ralph"]["esUrl"] = "https://elsewhere:9200"
+    result = run(kube, tmp_path, moved)
+    assert result.returncode == 0, result.stderr
+    puts = [c for c in kube.calls if c[0] == "PUT" and c[1].endswith("/t-ralph-env")]
+    assert len(puts) == 2  # the stale one (409), then the one after re-reading
+    assert "elsewhere" in kube.decoded("t-ralph-env")["RALPH_BACKENDS__LRS__ES__HOSTS"]
+
+
+def test_a_transient_outage_is_waited_out(kube, tmp_path):
+    kube.unavailable = 3
+    result = run(kube, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("waiting:") == 3
+
+
+def test_rbac_refusal_is_one_sentence(kube, tmp_path):
+    kube.forbid.add(("get", "t-lrs-admin"))
+    line = assert_one_sentence_failure(run(kube, tmp_path), "t-lrs-admin", "403")
+    assert "may not get" in line
+
+
+def test_a_bad_token_is_one_sentence(kube, tmp_path):
+    env = kube_env(kube, config(), tmp_path)
+    (tmp_path / "token").write_text("expired\n")
+    assert_one_sentence_failure(run_hook("secrets", env), "401")
+
+
+def test_an_unreachable_api_gives_up_at_the_deadline(kube, tmp_path):
+    start = time.monotonic()
+    result = run(kube, tmp_path, K8S_API_URL="http://127.0.0.1:9", DEADLINE_SECONDS="3")
+    assert time.monotonic() - start < 20
+    assert_one_sentence_failure(result, "gave up", "DEADLINE_SECONDS")
+
+
+def test_an_invalid_config_is_one_sentence(kube, tmp_path):
+    cfg = config()
+    cfg["lrsAccounts"][0]["scopes"] = ["example_scope"]
+    assert_one_sentence_failure(run(kube, tmp_path, cfg), "example_scope")
+    (tmp_path / "broken.json").write_text("{")
+    result = run(kube, tmp_path, CONFIG_FILE=str(tmp_path / "broken.json"))
+    assert_one_sentence_failure(result, "not valid JSON")
+    assert_one_sentence_failure(run_hook("secrets", {}), "CONFIG_FILE")
+    assert kube.secrets == {}
+
+
+def test_it_runs_with_the_hook_images_python_and_bcrypt(kube, tmp_path):
+    """The Job runs in Ralph's image: its interpreter and its bcrypt (4.1) must do."""
+    env = kube_env(kube, config(), tmp_path)
+    result = run_hook("secrets", env, python=ralph_python())
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(kube.decoded("t-ralph-auth")["auth.json"])
+    assert bcrypt.checkpw(
+        kube.decoded("t-lrs-admin")["password"].encode(), entries[1]["hash"].encode()
+    )
