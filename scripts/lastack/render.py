@@ -60,7 +60,9 @@ def missing_subcharts_reason(names: Iterable[str], chart_dir: Path = CHART_DIR) 
 def _parent_only_copy(chart_dir: Path, keep: frozenset[str]) -> Path:
     """A temporary copy of the chart listing only the subcharts in `keep`."""
     tmp = Path(tempfile.mkdtemp(prefix="la-stack-render-")) / chart_dir.name
-    shutil.copytree(chart_dir, tmp, ignore=shutil.ignore_patterns("charts"))
+    # Only the chart's own charts/ (vendored subcharts) is left out: files/ may hold a
+    # folder of the same name.
+    shutil.copytree(chart_dir, tmp, ignore=lambda d, _: ["charts"] if Path(d) == chart_dir else [])
     meta = chartdeps.chart_metadata(tmp)
     meta["dependencies"] = [d for d in meta.get("dependencies", []) if d["name"] in keep]
     if not meta["dependencies"]:

@@ -143,7 +143,7 @@ class TestSecretsHook:
 
     def test_should_not_render_when_nothing_needs_credentials(self, helm):
         values = {"eck-elasticsearch": {"enabled": False}, "ralph": {"enabled": False},
-                  "moodle": {"enabled": False}}
+                  "moodle": {"enabled": False}, "superset": {"enabled": False}}
         objects = render_chart(helm=helm, values=values)
         assert not [o for o in objects if "secrets-hook" in o["metadata"]["name"]]
 

@@ -153,6 +153,14 @@ class TestMoodleSubchartWiring:
         pvc = find(self.objects(helm), "PersistentVolumeClaim", "la-stack-moodle-moodle")[0]
         assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
 
+    def test_should_keep_moodledata_on_uninstall(self, helm):
+        pvc = find(self.objects(helm), "PersistentVolumeClaim", "la-stack-moodle-moodle")[0]
+        assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+    def test_should_not_need_a_load_balancer(self, helm):
+        service = find(self.objects(helm), "Service", "la-stack-moodle")[0]
+        assert service["spec"]["type"] == "ClusterIP"
+
     def test_should_keep_the_sidecar_restricted(self, helm):
         pod = self.deployment(helm)["spec"]["template"]["spec"]
         sc = next(c for c in pod["containers"] if c["name"] == "xapi")["securityContext"]

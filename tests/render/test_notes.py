@@ -30,7 +30,8 @@ class TestNotes:
                                  "la-stack-secrets-hook")[0]["data"]["secrets.json"])
         generated = {e["secret"] for key in ("lrsAccounts", "generic") for e in config[key]}
         named = set(re.findall(r"get secret (\S+) -o", text))
-        assert {"la-stack-lrs-admin", "la-stack-lrs-moodle", "la-stack-moodle"} <= named
+        assert {"la-stack-lrs-admin", "la-stack-lrs-moodle", "la-stack-moodle",
+                "la-stack-superset"} <= named
         assert named - {"la-stack-es-http-certs-public", "la-stack-es-elastic-user"} <= (
             generated | {"la-stack-es-superset"})
 
@@ -38,7 +39,8 @@ class TestNotes:
         text = notes()
         assert "port-forward svc/la-stack-ralph 8080:8080" in text
         assert "port-forward svc/la-stack-moodle" in text
-        assert "helm test la-stack" in text
+        assert "port-forward svc/la-stack-superset 8088:8088" in text
+        assert "helm test la-stack -n la-stack --filter name=la-stack-test-data-path" in text
 
     def test_should_leave_out_disabled_components(self):
         text = notes("moodle.enabled=false", "ralph.enabled=false")

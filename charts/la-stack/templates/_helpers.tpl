@@ -261,6 +261,10 @@ which Secrets are derived from them (see files/hooks/README.md).
 {{- $generic = append $generic (dict "secret" .Values.moodle.mariadb.auth.existingSecret "keys" (dict "mariadb-root-password" 32 "mariadb-password" 32) "existingSecret" "") }}
 {{- end }}
 {{- end }}
+{{- if .Values.superset.enabled }}
+{{- /* Superset reads these keys as environment variables (envFromSecrets). */}}
+{{- $generic = append $generic (dict "secret" .Values.supersetWiring.credentialsSecret "keys" (dict "SUPERSET_SECRET_KEY" 64 "LA_STACK_ADMIN_PASSWORD" 24 "DB_PASS" 32 "REDIS_PASSWORD" 32) "existingSecret" "") }}
+{{- end }}
 {{- $_ := set $config "generic" $generic }}
 {{- toPrettyJson $config }}
 {{- end }}

@@ -1,6 +1,6 @@
-"""Real services for the hooks tier: Elasticsearch (Maven Central) and Ralph (PyPI).
+"""Real services for the hooks tier: Elasticsearch (Maven Central), Ralph and Superset (PyPI).
 
-`python -m lastack services` installs both (quick when present) and prints their versions;
+`python -m lastack services` installs all three (quick when present) and prints their versions;
 `make test` runs it before pytest. The tests start and stop the servers themselves.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from lastack.services import elasticsearch, ralph
+from lastack.services import elasticsearch, ralph, superset
 from lastack.services.processes import ServiceError
 
 
@@ -21,6 +21,7 @@ def main(args: list[str]) -> int:
         java_home, java = elasticsearch.find_java()
         ralph.install()
         versions = ralph.package_versions("ralph-malph", "elasticsearch", "pydantic")
+        superset.install()
     except ServiceError as error:
         print(f"lastack services: {error}", file=sys.stderr)
         return 1
@@ -29,4 +30,5 @@ def main(args: list[str]) -> int:
         f"ralph-malph {versions['ralph-malph']} with elasticsearch-py "
         f"{versions['elasticsearch']}, pydantic {versions['pydantic']}"
     )
+    print(f"apache-superset {superset.VERSION} (its own venv, for the Superset wiring hook)")
     return 0

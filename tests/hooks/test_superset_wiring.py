@@ -1,0 +1,385 @@
+"""superset_wiring.py against a real Superset (PyPI, the chart's appVersion) and the real
+Elasticsearch of this tier, loaded with generated Moodle-like statements.
+
+The Elasticsearch here is Maven Central's integ-test-zip distribution, which has no x-pack-sql
+module: `/_sql` answers 405, so Superset can store and test the connection (Elasticsearch
+authenticates the reader) but cannot run a chart's query. What needs SQL is skipped with that
+reason; everything else (database, URI, datasets, dashboards, idempotence, failures, the SQL
+each chart compiles to) is checked against the real services.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.cookiejar
+import json
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lastack import xapi
+from lastack.paths import CHART_DIR
+from lastack.services import superset
+from lastack.services.processes import ServiceError
+from tests.hooks.conftest import EsStack, assert_one_sentence_failure, run_hook
+
+pytestmark = pytest.mark.hooks
+
+BUNDLE = CHART_DIR / "files" / "superset"
+INDEX = "statements-superset"
+DATABASE = "Learning analytics"
+STATEMENTS = 400
+NO_SQL = (
+    "the hooks tier's Elasticsearch (Maven Central's integ-test-zip distribution) has no "
+    "x-pack-sql module, so /_sql answers 405 and Superset cannot run a chart's query here; "
+    "ECK's default distribution has it"
+)
+
+
+class SupersetApi:
+    """Just enough of Superset's REST API for the assertions (JWT + CSRF session)."""
+
+    def __init__(self, url: str, user: str, password: str) -> None:
+        self.url = url
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        self.headers = {"Accept": "application/json"}
+        status, body = self.request("POST", "/api/v1/security/login", {
+            "username": user, "password": password, "provider": "db", "refresh": False})
+        assert status == 200, body
+        self.headers["Authorization"] = f"Bearer {body['access_token']}"
+        _, body = self.request("GET", "/api/v1/security/csrf_token/")
+        self.headers.update({"X-CSRFToken": body["result"], "Referer": url + "/"})
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {**self.headers, **({"Content-Type": "application/json"} if data else {})}
+        req = urllib.request.Request(self.url + path, data, headers, method=method)
+        try:
+            with self.opener.open(req, timeout=60) as answer:
+                status, raw = answer.status, answer.read()
+        except urllib.error.HTTPError as answer:
+            status, raw = answer.code, answer.read()
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def all(self, resource: str) -> list[dict]:
+        status, body = self.request("GET", f"/api/v1/{resource}/?q=(page_size:100)")
+        assert status == 200, body
+        return body["result"]
+
+    def get(self, resource: str, key: Any) -> dict:
+        status, body = self.request("GET", f"/api/v1/{resource}/{key}")
+        assert status == 200, body
+        return body["result"]
+
+
+@pytest.fixture(scope="module")
+def superset_server() -> Iterator[superset.SupersetServer]:
+    try:
+        superset.install()
+    except ServiceError as error:
+        pytest.skip(f"Superset's venv could not be installed from PyPI: {error}")
+    with superset.SupersetServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def statements_index(es_stack: EsStack) -> list[dict]:
+    """Generated statements in an index of their own, created by the bootstrap hook."""
+    created = run_hook("es_bootstrap", es_stack.bootstrap_env(ES_INDEX=INDEX))
+    assert created.returncode == 0, created.stderr
+    statements = xapi.generate(STATEMENTS, seed=31)
+    lines = []
+    for statement in statements:
+        lines += [json.dumps({"index": {"_id": statement["id"]}}), json.dumps(statement)]
+    status, answer = es_stack.es.request_raw(
+        "POST", f"/{INDEX}/_bulk?refresh=true", "\n".join(lines) + "\n", "application/x-ndjson"
+    )
+    assert status == 200 and not answer["errors"], answer
+    return statements
+
+
+@pytest.fixture(scope="module")
+def sql_available(es_stack: EsStack) -> bool:
+    status, _ = es_stack.es.request("POST", "/_sql", {"query": "SELECT 1"})
+    return status == 200
+
+
+def settings(es_stack: EsStack, server: superset.SupersetServer, **overrides: Any) -> dict:
+    base = {
+        "supersetUrl": server.url, "username": server.admin[0],
+        "credentialsSecret": "t-superset", "databaseName": DATABASE,
+        "esUrl": es_stack.es.url, "caFile": str(es_stack.es.ca_file), "index": INDEX,
+        "datasets": [], "dashboards": True, "bundleDir": str(BUNDLE),
+    }  # fmt: skip
+    return {**base, **overrides}
+
+
+def wire(es_stack: EsStack, server: superset.SupersetServer, tmp_path: Path,
+         env: dict[str, str] | None = None, **overrides: Any):  # fmt: skip
+    settings_file = tmp_path / "wiring.json"
+    settings_file.write_text(json.dumps(settings(es_stack, server, **overrides)))
+    user, password = es_stack.login("t-es-superset")
+    base = {
+        "SETTINGS_FILE": str(settings_file),
+        "SUPERSET_PASSWORD": server.admin_password,
+        "ES_USERNAME": user,
+        "ES_PASSWORD": password,
+        "DEADLINE_SECONDS": "120",
+    }
+    return run_hook("superset_wiring", {**base, **(env or {})}, timeout=200)
+
+
+@pytest.fixture(scope="module")
+def wired(es_stack, superset_server, statements_index, tmp_path_factory):
+    """Two runs of the hook; the module's tests look at what they did."""
+    tmp = tmp_path_factory.mktemp("superset-wiring")
+    first = wire(es_stack, superset_server, tmp)
+    assert first.returncode == 0, first.stderr + first.stdout + superset_server.log_tail()
+    api = SupersetApi(superset_server.url, *superset_server.admin)
+    before = snapshot(api)
+    second = wire(es_stack, superset_server, tmp)
+    assert second.returncode == 0, second.stderr
+    return {"first": first, "second": second, "api": api, "before": before,
+            "after": snapshot(api)}  # fmt: skip
+
+
+def snapshot(api: SupersetApi) -> dict[str, Any]:
+    """What a re-run must not change: objects, ids, uuids, URIs, chart params, layouts."""
+    databases = {d["uuid"]: (d["id"], d["database_name"]) for d in api.all("database")}
+    details = {u: api.get("database", f"{i}/connection") for u, (i, _) in databases.items()}
+    return {
+        "databases": databases,
+        "uris": {u: (d["sqlalchemy_uri"], d["extra"]) for u, d in details.items()},
+        "datasets": {d["uuid"]: (d["id"], d["table_name"]) for d in api.all("dataset")},
+        "charts": {c["id"]: (c["slice_name"], api.get("chart", c["id"])["params"])
+                   for c in api.all("chart")},
+        "dashboards": {d["id"]: (d["slug"], api.get("dashboard", d["id"])["position_json"])
+                       for d in api.all("dashboard")},
+    }  # fmt: skip
+
+
+def bundle_docs(pattern: str) -> list[dict]:
+    return [yaml.safe_load(p.read_text()) for p in sorted(BUNDLE.glob(pattern))]
+
+
+def chart_query_context(chart: dict, dataset_id: int, result_type: str) -> dict:
+    """The query context Superset's frontend would send for our three kinds of chart."""
+    params = chart["params"]
+    filters = [{"col": f["subject"], "op": f["operator"], "val": f["comparator"]}
+               for f in params["adhoc_filters"]]  # fmt: skip
+    query: dict[str, Any] = {"filters": filters, "row_limit": params.get("row_limit", 100)}
+    if params["viz_type"].startswith("echarts_timeseries"):
+        axis = {"columnType": "BASE_AXIS", "sqlExpression": params["x_axis"],
+                "label": "__timestamp", "expressionType": "SQL",
+                "timeGrain": params["time_grain_sqla"]}  # fmt: skip
+        query.update(columns=[axis, *params["groupby"]], metrics=params["metrics"],
+                     orderby=[[params["metrics"][0], False]])  # fmt: skip
+    elif params["viz_type"] == "table":
+        query.update(columns=params["groupby"], metrics=params["metrics"],
+                     orderby=[[params["metrics"][0], False]])  # fmt: skip
+    else:
+        query.update(columns=[], metrics=[params["metric"]])
+    return {"datasource": {"id": dataset_id, "type": "table"}, "force": True,
+            "queries": [query], "result_format": "json", "result_type": result_type}  # fmt: skip
+
+
+class TestWiring:
+    """The first run creates everything; the second changes nothing."""
+
+    def test_should_create_the_database_with_the_readers_verified_uri(self, wired, es_stack):
+        api = wired["api"]
+        databases = [d for d in api.all("database") if d["database_name"] == DATABASE]
+        assert len(databases) == 1
+        (bundle_db,) = bundle_docs("databases/*.yaml")
+        assert databases[0]["uuid"] == bundle_db["uuid"], "the bundle's fixed uuid"
+        detail = api.get("database", f"{databases[0]['id']}/connection")
+        user, _ = es_stack.login("t-es-superset")
+        host = urllib.parse.urlsplit(es_stack.es.url).netloc
+        uri = urllib.parse.urlsplit(detail["sqlalchemy_uri"])
+        assert uri._replace(query="").geturl() == f"elasticsearch+https://{user}:XXXXXXXXXX@{host}/"
+        assert urllib.parse.parse_qs(uri.query) == {"ca_certs": [str(es_stack.es.ca_file)]}
+        assert "verify_certs" not in detail["sqlalchemy_uri"]
+        assert json.loads(detail["extra"]) == bundle_db["extra"]
+        assert detail["expose_in_sqllab"] is True
+
+    def test_should_reach_elasticsearch_as_the_reader(self, wired, sql_available):
+        user = "la-stack-superset"
+        if sql_available:
+            assert f"connection test passed as {user}" in wired["first"].stdout
+        else:
+            assert f"Elasticsearch authenticated {user} but has no SQL endpoint" in (
+                wired["first"].stdout
+            )
+
+    def test_should_create_the_statements_dataset(self, wired):
+        api = wired["api"]
+        (bundle_ds,) = bundle_docs("datasets/*/*.yaml")
+        datasets = [d for d in api.all("dataset") if d["table_name"] == INDEX]
+        assert [d["uuid"] for d in datasets] == [bundle_ds["uuid"]]
+        detail = api.get("dataset", datasets[0]["id"])
+        assert detail["main_dttm_col"] == "timestamp"
+        assert {c["column_name"] for c in detail["columns"]} == {
+            c["column_name"] for c in bundle_ds["columns"]}
+        assert {m["metric_name"] for m in detail["metrics"]} >= {"count", "learners"}
+
+    def test_should_import_the_dashboards_with_their_charts(self, wired):
+        api = wired["api"]
+        expected = {d["slug"]: d for d in bundle_docs("dashboards/*.yaml")}
+        charts = {c["uuid"] for c in bundle_docs("charts/*.yaml")}
+        for slug, doc in expected.items():
+            dashboard = api.get("dashboard", slug)
+            assert dashboard["dashboard_title"] == doc["dashboard_title"]
+            status, body = api.request("GET", f"/api/v1/dashboard/{slug}/charts")
+            assert status == 200 and body["result"], body
+        assert {c["uuid"] for c in api.all("chart")} >= charts
+        assert len(expected) >= 3
+        assert "dashboard Moodle course engagement:" in wired["first"].stdout
+
+    def test_should_change_nothing_on_a_second_run(self, wired):
+        assert wired["after"] == wired["before"]
+        assert "database 'Learning analytics': updated" in wired["second"].stdout
+
+    def test_should_create_no_duplicates(self, wired):
+        api = wired["api"]
+        names = Counter(d["database_name"] for d in api.all("database"))
+        assert names[DATABASE] == 1
+        database = next(d for d in api.all("database") if d["database_name"] == DATABASE)
+        assert [d["table_name"] for d in datasets_of(api, database["id"])] == [INDEX]
+        slugs = Counter(d["slug"] for d in api.all("dashboard"))
+        assert all(count == 1 for count in slugs.values())
+        titles = Counter(c["slice_name"] for c in api.all("chart"))
+        assert all(count == 1 for count in titles.values())
+
+
+class TestChartQueries:
+    """Every chart compiles to Elasticsearch SQL on single-valued fields; with SQL, the rows
+    are the real statements' counts."""
+
+    def dataset_id(self, api: SupersetApi) -> int:
+        return next(d["id"] for d in api.all("dataset") if d["table_name"] == INDEX)
+
+    def test_should_compile_every_chart_to_elasticsearch_sql(self, wired):
+        api = wired["api"]
+        dataset_id = self.dataset_id(api)
+        for chart in bundle_docs("charts/*.yaml"):
+            context = chart_query_context(chart, dataset_id, "query")
+            status, body = api.request("POST", "/api/v1/chart/data", context)
+            assert status == 200, (chart["slice_name"], body)
+            sql = body["result"][0]["query"]
+            assert f"FROM {INDEX}" in sql.replace('"', ""), sql
+            assert "contextActivities" not in sql
+            if chart["params"]["viz_type"].startswith("echarts_timeseries"):
+                assert "DATE_TRUNC('day', timestamp)" in sql, sql
+
+    def test_should_return_rows_computed_from_the_statements(
+        self, wired, statements_index, sql_available
+    ):
+        if not sql_available:
+            pytest.skip(NO_SQL)
+        api = wired["api"]
+        chart = next(c for c in bundle_docs("charts/*.yaml")
+                     if c["slice_name"] == "Statements by verb")  # fmt: skip
+        context = chart_query_context(chart, self.dataset_id(api), "full")
+        status, body = api.request("POST", "/api/v1/chart/data", context)
+        assert status == 200, body
+        rows = {r["verb.id"]: r["count"] for r in body["result"][0]["data"]}
+        assert rows == dict(Counter(s["verb"]["id"] for s in statements_index))
+
+
+class TestFailures:
+    """One sentence, naming what to fix."""
+
+    def test_should_name_the_connection_test_on_a_wrong_reader_password(
+        self, es_stack, superset_server, statements_index, tmp_path
+    ):
+        result = wire(es_stack, superset_server, tmp_path, {"ES_PASSWORD": "not-the-password"})
+        line = assert_one_sentence_failure(result, "connection test", DATABASE)
+        assert "refused the password of the reader user" in line
+        assert "not-the-password" not in result.stdout + result.stderr
+
+    def test_should_name_the_admin_password_on_a_refused_login(
+        self, es_stack, superset_server, tmp_path
+    ):
+        result = wire(es_stack, superset_server, tmp_path, {"SUPERSET_PASSWORD": "nope"})
+        assert_one_sentence_failure(result, "refused the login", "LA_STACK_ADMIN_PASSWORD")
+
+    def test_should_give_up_at_the_deadline_when_superset_is_down(
+        self, es_stack, superset_server, tmp_path
+    ):
+        result = wire(es_stack, superset_server, tmp_path, {"DEADLINE_SECONDS": "3"},
+                      supersetUrl="http://127.0.0.1:9")  # fmt: skip
+        assert_one_sentence_failure(result, "/health", "DEADLINE_SECONDS")
+
+
+class TestAdoption:
+    """A database and dataset that already exist under the names are updated, not doubled."""
+
+    def test_should_reuse_objects_found_by_name(
+        self, es_stack, superset_server, statements_index, tmp_path
+    ):
+        copy = bundle_copy(tmp_path, "beef")
+        # Another table name per database: Superset's SQLite schema keeps table names unique.
+        options = {"databaseName": "Adopted", "dashboards": False, "index": INDEX + "-a"}
+        made = wire(es_stack, superset_server, tmp_path, bundleDir=str(copy), **options)
+        assert made.returncode == 0, made.stderr
+        again = wire(es_stack, superset_server, tmp_path, **options)
+        assert again.returncode == 0, again.stderr
+        assert "database 'Adopted': updated" in again.stdout
+        api = SupersetApi(superset_server.url, *superset_server.admin)
+        adopted = [d for d in api.all("database") if d["database_name"] == "Adopted"]
+        assert len(adopted) == 1 and adopted[0]["uuid"].endswith("beef")
+        assert [d["table_name"] for d in datasets_of(api, adopted[0]["id"])] == [INDEX + "-a"]
+        assert [d["database_name"] for d in api.all("database")].count(DATABASE) == 1
+
+    def test_should_register_more_indices_once(
+        self, es_stack, superset_server, statements_index, sql_available, tmp_path
+    ):
+        copy = bundle_copy(tmp_path, "cafe")
+        options = {"databaseName": "More indices", "dashboards": False, "index": INDEX + "-m",
+                   "datasets": [INDEX + "-b"], "bundleDir": str(copy)}  # fmt: skip
+        runs = [wire(es_stack, superset_server, tmp_path, **options) for _ in range(2)]
+        for result in runs:
+            assert result.returncode == 0, result.stderr
+        api = SupersetApi(superset_server.url, *superset_server.admin)
+        database = next(d for d in api.all("database") if d["database_name"] == "More indices")
+        tables = Counter(d["table_name"] for d in datasets_of(api, database["id"]))
+        assert tables == {INDEX + "-m": 1, INDEX + "-b": 1}
+        if not sql_available:
+            assert "use 'Sync columns from source' later" in runs[0].stdout
+        assert f"dataset '{INDEX}-b'" not in runs[1].stdout, "created once"
+
+
+def bundle_copy(tmp_path: Path, tag: str) -> Path:
+    """The bundle with other uuids for its database and dataset, as if made elsewhere."""
+    copy = tmp_path / f"bundle-{tag}"
+    shutil.copytree(BUNDLE, copy)
+    for path in copy.rglob("*.yaml"):
+        text = path.read_text()
+        for doc in (*bundle_docs("databases/*.yaml"), *bundle_docs("datasets/*/*.yaml")):
+            text = text.replace(doc["uuid"], doc["uuid"][:-4] + tag)
+        path.write_text(text)
+    return copy
+
+
+def datasets_of(api: SupersetApi, database_id: int) -> list[dict]:
+    return [d for d in api.all("dataset") if d["database"]["id"] == database_id]
+
+
+def test_should_keep_the_wiring_free_of_credentials_in_logs(wired, es_stack):
+    _, password = es_stack.login("t-es-superset")
+    output = wired["first"].stdout + wired["first"].stderr
+    assert password not in output
+    assert base64.b64encode(password.encode()).decode() not in output
