@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
 .PHONY: help setup deps lock lint test test-render bench schema docs render demo demo-down footprint
-.PHONY: package publish bundle
+.PHONY: package publish bundle cluster-up cluster-down screenshots
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -45,16 +45,26 @@ schema: setup ## regenerate charts/la-stack/values.schema.json from values.yaml
 docs: setup ## regenerate charts/la-stack/README.md from its template and values.yaml
 	@$(LASTACK) docs
 
-bench: setup ## print render timings (Helm 3 vs Helm 4) and the render tier's wall time
+bench: setup ## timings (render per Helm, render tier, live lifecycle, ingest) and footprint
 	@$(LASTACK) deps --allow-missing
 	@$(LASTACK) bench
+	@$(LASTACK) bench-ingest
 	@$(LASTACK) footprint
+
+cluster-up: setup ## start the local control plane (built on first use); prints its KUBECONFIG
+	@$(LASTACK) cluster-up
+
+cluster-down: setup ## stop the local control plane and delete its data
+	@$(LASTACK) cluster-down
 
 demo: setup ## the whole stack on kind/k3d (or $$KUBECONFIG) with sample data; DRY_RUN=1 prints the plan
 	@$(LASTACK) demo $(if $(filter 1,$(DRY_RUN)),--dry-run)
 
 demo-down: setup ## remove what `make demo` installed (and the cluster, if it created one)
 	@$(LASTACK) demo --down
+
+screenshots: setup ## headless-Chromium screenshots of the starter dashboards into docs/screenshots/
+	@$(LASTACK) screenshots
 
 footprint: setup ## CPU/memory requests and limits and storage per component, per values profile
 	@$(LASTACK) footprint

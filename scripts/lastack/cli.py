@@ -28,6 +28,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bundle": ("lastack.bundle:main", "write the air-gapped bundle (charts, images.txt, sums)"),
     "version-check": ("lastack.version_check:main", "fail when the chart changed without a bump"),
     "actionlint": ("lastack.actionlint:main", "build the pinned actionlint and lint .github/"),
+    "screenshots": ("lastack.screenshots:main", "photograph the starter Superset dashboards"),
+    "cluster-up": ("lastack.cluster:cluster_up", "start the local control plane (kwok nodes)"),
+    "cluster-down": ("lastack.cluster:cluster_down", "stop the local control plane, drop its data"),
 }
 
 

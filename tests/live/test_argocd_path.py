@@ -1,0 +1,101 @@
+"""The Argo CD path: `helm template`, then server-side apply, as Argo CD syncs, twice.
+
+Argo CD never runs `helm install`: it renders with `helm template` (on every refresh) and
+applies the result, running Helm hooks as PreSync/PostSync in weight (sync-wave) order.
+What this shows on a real API server: two renders are identical (no random value that
+would rotate or keep the app OutOfSync), the manifests are accepted by server-side apply
+with Argo's field manager, and a second sync changes nothing (`kubectl diff --server-side`
+is empty and no object's generation/resourceVersion moves). Not shown: Argo CD itself
+(its health checks, pruning, `SkipDryRunOnMissingResource`).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from itertools import groupby
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from lastack import kwait
+from lastack.render import ECK_API
+from tests.conftest import HELM_VERSIONS
+from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
+from tests.live.hookrunner import HookRunner
+from tests.live.support import HOOK, HOOK_WEIGHT, Helm, base_values, hook_objects, kubectl
+
+FIELD_MANAGER = "argocd-controller"
+
+
+def apply(env: dict[str, str], namespace: str, objects: list[dict[str, Any]]) -> None:
+    kubectl(env, "apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-n", namespace,
+            "-f", "-", stdin=yaml.safe_dump_all(objects))
+
+
+def run_hooks(env: dict[str, str], namespace: str, hooks: list[dict[str, Any]],
+              batch: client.BatchV1Api) -> None:
+    """Apply hooks wave by wave (hook weight), waiting for each wave's Jobs."""
+    def weight(obj: dict[str, Any]) -> int:
+        return int(obj["metadata"]["annotations"].get(HOOK_WEIGHT, "0"))
+
+    for _, wave in groupby(sorted(hooks, key=weight), key=weight):
+        objects = list(wave)
+        apply(env, namespace, objects)
+        for job in (o for o in objects if o["kind"] == "Job"):
+            kwait.wait_job_succeeded(batch, job["metadata"]["name"], namespace, timeout=120)
+
+
+def versions(env: dict[str, str], namespace: str, objects: list[dict[str, Any]]) -> dict:
+    """{(kind, name): generation, or resourceVersion for kinds without one}."""
+    live = json.loads(kubectl(env, "get", "-n", namespace, "-o", "json", "-f", "-",
+                              stdin=yaml.safe_dump_all(objects)).stdout)
+    items = live.get("items", [live])
+    return {(o["kind"], o["metadata"]["name"]):
+            o["metadata"].get("generation") or o["metadata"]["resourceVersion"] for o in items}
+
+
+@pytest.mark.usefixtures("eck_served")
+@pytest.mark.parametrize("helm_name", HELM_VERSIONS)
+def test_template_and_server_side_apply_twice_changes_nothing(
+        helm_name: str, live_cluster: LiveCluster, api: client.ApiClient,
+        core: client.CoreV1Api, apps: client.AppsV1Api, batch: client.BatchV1Api,
+        tool_env: dict[str, str]) -> None:
+    helm = Helm(helm_name, tool_env)
+    namespace = create_namespace(core, f"la-stack-argo-{helm_name}")
+    values = base_values(live_cluster.local)
+    # Argo CD hands Helm the cluster's API versions; test hooks it does not run.
+    args = ("--api-versions", ECK_API, "--skip-tests")
+    try:
+        manifest = helm.template(namespace, values, extra=args)
+        assert helm.template(namespace, values, extra=args) == manifest, \
+            "two renders differ: Argo CD would show the app OutOfSync on every refresh"
+        docs = [d for d in yaml.safe_load_all(manifest) if d]
+        normal = [d for d in docs if not (d["metadata"].get("annotations") or {}).get(HOOK)]
+        runner = HookRunner(api, live_cluster.server, namespace) if live_cluster.local else None
+        with runner or nullcontext():
+            run_hooks(tool_env, namespace, hook_objects(manifest, "pre-install"), batch)  # PreSync
+            apply(tool_env, namespace, normal)  # Sync
+            for obj in normal:  # Healthy, as Argo CD waits for before PostSync
+                name = obj["metadata"]["name"]
+                if obj["kind"] == "Deployment":
+                    kwait.wait_deployment_rolled_out(apps, core, name, namespace, 90)
+                elif obj["kind"] == "StatefulSet":
+                    kwait.wait_statefulset_rolled_out(apps, core, name, namespace, 90)
+            run_hooks(tool_env, namespace, hook_objects(manifest, "post-install"), batch)
+        if runner:
+            assert not runner.errors, runner.report()
+
+        before = versions(tool_env, namespace, normal)
+        diff = kubectl(tool_env, "diff", "--server-side", f"--field-manager={FIELD_MANAGER}",
+                       "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(normal),
+                       check=False)
+        assert diff.returncode == 0, f"a second sync would change:\n{diff.stdout}{diff.stderr}"
+        apply(tool_env, namespace, normal)  # the second sync
+        after = versions(tool_env, namespace, normal)
+        moved = {k: (before[k], after[k]) for k in before if after.get(k) != before[k]}
+        assert not moved, f"the second server-side apply changed {moved}"
+    finally:
+        delete_namespace(core, namespace)
