@@ -57,8 +57,8 @@ cluster-up: setup ## start the local control plane (built on first use); prints 
 cluster-down: setup ## stop the local control plane and delete its data
 	@$(LASTACK) cluster-down
 
-demo: setup ## the whole stack on kind/k3d (or $$KUBECONFIG) with sample data; DRY_RUN=1 prints the plan
-	@$(LASTACK) demo $(if $(filter 1,$(DRY_RUN)),--dry-run)
+demo: setup ## the stack on kind/k3d (or $$KUBECONFIG) with sample data; DRY_RUN=1: plan only; VALUES=f.yaml
+	@$(LASTACK) demo $(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(VALUES),--values $(VALUES))
 
 demo-down: setup ## remove what `make demo` installed (and the cluster, if it created one)
 	@$(LASTACK) demo --down

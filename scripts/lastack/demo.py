@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lastack import chartdeps, xapi
+from lastack.cluster import NODE_LABEL as KWOK_NODE_LABEL
 from lastack.paths import CHART_DIR, TOOLS_DIR, VALUES_DIR, chart_cache_dir
 from lastack.render import effective_chart_dir
 from lastack.toolchain import HELM4, KUBECTL
@@ -106,16 +107,22 @@ def operator_chart() -> list[str]:
     return [OPERATOR_CHART, "--repo", OPERATOR_REPO, "--version", OPERATOR_VERSION]
 
 
-def helm_install_operator(helm: str) -> list[str]:
-    return [helm, "upgrade", "--install", "elastic-operator", *operator_chart(),
-            "--namespace", OPERATOR_NAMESPACE, "--create-namespace", "--wait", "--timeout", "5m"]
+def helm_install_operator(helm: str, install_crds: bool = True) -> list[str]:
+    command = [helm, "upgrade", "--install", "elastic-operator", *operator_chart(),
+               "--namespace", OPERATOR_NAMESPACE, "--create-namespace", "--wait",
+               "--timeout", "5m"]
+    return command if install_crds else [*command, "--set", "installCRDs=false"]
 
 
-def helm_install_stack(helm: str, chart: Path, values: Path) -> list[str]:
+def helm_install_stack(helm: str, chart: Path, values: Path,
+                       extra_values: Sequence[Path] = ()) -> list[str]:
     # Helm 4's default wait strategy waits for hooks only; the demo waits itself, naming
     # each component, so a slow image pull reads as progress, not as a hang.
-    return [helm, "upgrade", "--install", RELEASE, str(chart), "--namespace", NAMESPACE,
-            "--create-namespace", "--values", str(values), "--timeout", "20m"]
+    command = [helm, "upgrade", "--install", RELEASE, str(chart), "--namespace", NAMESPACE,
+               "--create-namespace", "--values", str(values), "--timeout", "20m"]
+    for extra in extra_values:
+        command += ["--values", str(extra)]
+    return command
 
 
 class Cluster:
@@ -138,9 +145,23 @@ class Cluster:
     def simulated_nodes(self) -> bool:
         """True when every node is simulated by kwok (no container can really run)."""
         nodes = (self.get("nodes") or {}).get("items", [])
-        return bool(nodes) and all(
-            (n["metadata"].get("annotations") or {}).get("kwok.x-k8s.io/node") == "fake"
-            or (n["metadata"].get("labels") or {}).get("type") == "kwok" for n in nodes)
+
+        def simulated(node: dict) -> bool:
+            meta = node["metadata"]
+            labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+            return (annotations.get("kwok.x-k8s.io/node") == "fake"
+                    or labels.get("type") == "kwok" or labels.get(KWOK_NODE_LABEL) == "true")
+
+        return bool(nodes) and all(simulated(n) for n in nodes)
+
+    def foreign_eck_crds(self) -> bool:
+        """True when the ECK CRDs exist but belong to no operator release of the demo's
+        (installed by hand or by another tool): the operator chart must not create them."""
+        crd = self.get("crd", "elasticsearches.elasticsearch.k8s.elastic.co")
+        if crd is None:
+            return False
+        annotations = crd["metadata"].get("annotations") or {}
+        return annotations.get("meta.helm.sh/release-name") != "elastic-operator"
 
     def secret_value(self, name: str, key: str) -> str:
         secret = self.get("secret", name, "-n", NAMESPACE)
@@ -228,7 +249,8 @@ def load_statements(cluster: Cluster, count: int = DEMO_STATEMENTS) -> None:
 
 
 def build_plan(env: dict[str, str], kubectl: str, helm: str,
-               which: Callable[[str], str | None] = shutil.which) -> Plan:
+               which: Callable[[str], str | None] = shutil.which,
+               extra_values: Sequence[Path] = ()) -> Plan:
     tool, context = choose_cluster(kubectl, env, which)
     plan = Plan(cluster=tool, context=context)
     if tool == "existing":
@@ -241,7 +263,8 @@ def build_plan(env: dict[str, str], kubectl: str, helm: str,
     plan.steps.append(Step("vendor the subcharts (registries, else the local chart cache)",
                            [sys.executable, "-m", "lastack", "deps"]))
     plan.steps.append(Step("install la-stack with values/demo.yaml",
-                           helm_install_stack(helm, CHART_DIR, VALUES_DIR / "demo.yaml")))
+                           helm_install_stack(helm, CHART_DIR, VALUES_DIR / "demo.yaml",
+                                              extra_values)))
     plan.steps.append(Step("wait for Elasticsearch, Ralph, Moodle and Superset, naming each"))
     plan.steps.append(Step(f"load {DEMO_STATEMENTS} generated xAPI statements through Ralph"))
     plan.steps.append(Step("print the URLs and where each credential is",
@@ -268,7 +291,8 @@ def cluster_exists(tool: str) -> bool:
     return CLUSTER_NAME in out
 
 
-def up(plan: Plan, env: dict[str, str], kubectl: str, helm: str) -> int:
+def up(plan: Plan, env: dict[str, str], kubectl: str, helm: str,
+       extra_values: Sequence[Path] = ()) -> int:
     if plan.cluster != "existing":
         if cluster_exists(plan.cluster):
             progress(f"reusing the {plan.cluster} cluster {CLUSTER_NAME}")
@@ -280,15 +304,22 @@ def up(plan: Plan, env: dict[str, str], kubectl: str, helm: str) -> int:
     cluster = Cluster(kubectl, env)
     simulated = cluster.simulated_nodes()
     progress(f"installing the ECK operator {OPERATOR_VERSION} in {OPERATOR_NAMESPACE}")
-    run_command(helm_install_operator(helm), env)
-    for line in chartdeps.vendor(Path(helm), offline=False):
-        progress(line)
+    foreign = cluster.foreign_eck_crds()
+    if foreign:
+        progress("the ECK CRDs are already installed by something else: keeping them")
+    run_command(helm_install_operator(helm, install_crds=not foreign), env)
+    try:
+        for line in chartdeps.vendor(Path(helm), offline=False):
+            progress(line)
+    except chartdeps.DependencyError as error:
+        # Absent subcharts are left out of the install rather than stopping the demo.
+        progress(str(error).splitlines()[-2].strip())
     chart = effective_chart_dir()
     if chart != CHART_DIR:
         absent = ", ".join(d.name for d in chartdeps.missing())
         progress(f"installing without the absent subcharts: {absent}")
     progress("installing la-stack with values/demo.yaml")
-    run_command(helm_install_stack(helm, chart, VALUES_DIR / "demo.yaml"), env)
+    run_command(helm_install_stack(helm, chart, VALUES_DIR / "demo.yaml", extra_values), env)
     if simulated:
         progress("the nodes are simulated (kwok): the objects are applied and the hooks ran, "
                  "but only real containers could go further (Elasticsearch, Ralph, Moodle "
@@ -326,19 +357,21 @@ def main(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="lastack demo")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument("--down", action="store_true", help="remove what the demo installed")
+    parser.add_argument("-f", "--values", action="append", default=[], type=Path,
+                        help="more values on top of values/demo.yaml (repeatable)")
     opts = parser.parse_args(args)
     env = dict(os.environ)
     kubectl, helm = str(KUBECTL.binary), str(HELM4.binary)
     try:
         if opts.down:
             return down(env, helm)
-        plan = build_plan(env, kubectl, helm)
+        plan = build_plan(env, kubectl, helm, extra_values=opts.values)
         if opts.dry_run:
             print(f"cluster: {plan.cluster}" + (f" ({plan.context})" if plan.context else ""))
             for number, step in enumerate(plan.steps, 1):
                 print(f"{number}. {step.describe()}")
             return 0
-        return up(plan, env, kubectl, helm)
+        return up(plan, env, kubectl, helm, opts.values)
     except DemoError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

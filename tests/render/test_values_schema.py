@@ -122,6 +122,9 @@ class TestSchemaQuality:
 
 # (id, values given to Helm, the key whose name Helm's message must contain)
 INVALID_CASES: list[tuple[str, dict, str]] = [
+    ("production-shape-on-one-node",
+     {"eck-elasticsearch": {"podDisruptionBudget": {"spec": {"maxUnavailable": 1}},
+                            "nodeSets": [{"name": "default", "count": 1}]}}, "nodeSets"),
     ("typo-in-top-level-subchart-key", {"ralhp": {"enabled": True}}, "ralhp"),
     ("typo-in-top-level-own-key", {"hook": {"backoffLimit": 1}}, "hook"),
     ("typo-in-nested-own-key", {"preflight": {"requireEckAPI": False}}, "requireEckAPI"),

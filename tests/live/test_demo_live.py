@@ -1,0 +1,75 @@
+"""`make demo` against the local control plane, as far as simulated nodes allow.
+
+kwok's nodes run no container, so the ECK operator never reconciles and no component
+serves traffic: the demo must install the operator and la-stack, see that the nodes are
+simulated, say that only real containers could go further, and print where everything
+is. The hook runner plays the container runtime for the secrets hook (as in the
+lifecycle tests), so a second run upgrades as it would on a real cluster. `make
+demo-down` then removes what it installed and leaves the cluster it did not create.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from lastack.demo import OPERATOR_CHART, OPERATOR_VERSION
+from lastack.paths import REPO_ROOT, chart_cache_dir
+from lastack.toolchain import HELM4
+from tests.live.hookrunner import HookRunner, hold_values
+
+OPERATOR_ARCHIVE = chart_cache_dir() / f"{OPERATOR_CHART}-{OPERATOR_VERSION}.tgz"
+
+
+def demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lastack", "demo", *args], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+def releases(env: dict[str, str]) -> set[str]:
+    out = subprocess.run([str(HELM4.binary), "list", "--all-namespaces", "-o", "json"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    return {r["name"] for r in json.loads(out)}
+
+
+@pytest.fixture
+def local_only(live_cluster) -> None:
+    if not live_cluster.local:
+        pytest.skip("the demo installs into fixed namespaces: run it only on the local "
+                    "control plane, not on a cluster given by KUBECONFIG")
+    if not OPERATOR_ARCHIVE.exists():
+        pytest.skip(f"{OPERATOR_ARCHIVE.name} is not in the chart cache ({chart_cache_dir()}): "
+                    "helm pull eck-operator --repo https://helm.elastic.co --version "
+                    f"{OPERATOR_VERSION} into it (offline machines cannot reach the repo)")
+
+
+class TestDemoOnSimulatedNodes:
+    """The demo goes as far as the API allows, says where it stops, and cleans up."""
+
+    def test_should_install_stop_where_containers_are_needed_and_clean_up(
+            self, local_only, tool_env, api, live_cluster, core, tmp_path):
+        held = tmp_path / "hold-hooks.yaml"
+        held.write_text(yaml.safe_dump(hold_values()))
+        with HookRunner(api, live_cluster.server, "la-stack") as runner:
+            result = demo(tool_env, "--values", str(held))
+            again = demo(tool_env, "--values", str(held))
+        try:
+            assert result.returncode == 0, result.stderr
+            out = result.stdout
+            assert "installing the ECK operator 3.5.0" in out
+            assert "installing la-stack with values/demo.yaml" in out
+            assert "only real containers could go further" in out
+            assert "port-forward svc/la-stack-ralph" in out, "the NOTES are printed"
+            assert {"elastic-operator", "la-stack"} <= releases(tool_env)
+            assert core.read_namespaced_secret("la-stack-lrs-admin", "la-stack").data
+            assert again.returncode == 0, f"re-running is safe: {again.stderr}"
+            assert not runner.errors
+        finally:
+            down = demo(tool_env, "--down")
+        assert down.returncode == 0, down.stderr
+        assert "left as it is" in down.stdout
+        assert not {"elastic-operator", "la-stack"} & releases(tool_env)
