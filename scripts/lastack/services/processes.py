@@ -7,9 +7,30 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+
+def pinned_venv_installed(venv: Path, requirements: Sequence[str], entry: Path) -> bool:
+    """True when `venv` holds exactly `requirements` (stamped at install) and `entry`."""
+    stamp = venv / ".la-stack-requirements"
+    return entry.exists() and stamp.exists() and stamp.read_text() == "\n".join(requirements) + "\n"
+
+
+def install_pinned_venv(venv: Path, requirements: Sequence[str], what: str) -> None:
+    """Create `venv` and pip-install the pinned `requirements` into it, then stamp it."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    result = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         *requirements], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ServiceError(f"pip could not install {what}:\n{result.stderr[-3000:]}")
+    (venv / ".la-stack-requirements").write_text("\n".join(requirements) + "\n")
 
 
 class ServiceError(RuntimeError):

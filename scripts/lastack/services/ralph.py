@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -22,7 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from lastack.paths import TOOLS_DIR
-from lastack.services.processes import ManagedProcess, ServiceError, free_port
+from lastack.services.processes import (
+    ManagedProcess,
+    free_port,
+    install_pinned_venv,
+    pinned_venv_installed,
+)
 
 VERSION = "5.0.1"  # the Ralph chart 0.5.1 appVersion; the image tag the hooks run in
 REQUIREMENTS = (
@@ -69,31 +73,15 @@ def chart_env(
     return env
 
 
-def _stamp() -> str:
-    return "\n".join(REQUIREMENTS) + "\n"
-
-
 def installed() -> bool:
-    stamp = VENV / ".la-stack-requirements"
-    return PYTHON.exists() and stamp.exists() and stamp.read_text() == _stamp()
+    return pinned_venv_installed(VENV, REQUIREMENTS, PYTHON)
 
 
 def install(log: Any = print) -> Path:
     """Create the venv and install the pinned requirements from PyPI (quick when done)."""
-    if installed():
-        return VENV
-    log(f"[services] installing {' '.join(REQUIREMENTS)} into {VENV}")
-    if not PYTHON.exists():
-        VENV.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    result = subprocess.run(
-        [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         *REQUIREMENTS],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise ServiceError(f"pip could not install Ralph:\n{result.stderr[-3000:]}")
-    (VENV / ".la-stack-requirements").write_text(_stamp())
+    if not installed():
+        log(f"[services] installing {' '.join(REQUIREMENTS)} into {VENV}")
+        install_pinned_venv(VENV, REQUIREMENTS, "Ralph")
     return VENV
 
 

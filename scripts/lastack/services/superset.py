@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -28,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from lastack.paths import TOOLS_DIR
-from lastack.services.processes import ManagedProcess, ServiceError, free_port, tail
+from lastack.services.processes import (
+    ManagedProcess,
+    ServiceError,
+    free_port,
+    install_pinned_venv,
+    pinned_venv_installed,
+    tail,
+)
 
 VERSION = "6.1.0"  # the superset chart 0.22.8 appVersion
 DRIVERS = ("elasticsearch-dbapi==0.2.12", "elasticsearch==7.17.13")
@@ -48,32 +54,16 @@ COMMAND_TIMEOUT = 300.0
 ADMIN_USER = "admin"
 
 
-def _stamp() -> str:
-    return "\n".join(REQUIREMENTS) + "\n"
-
-
 def installed() -> bool:
-    stamp = VENV / ".la-stack-requirements"
-    return SUPERSET.exists() and stamp.exists() and stamp.read_text() == _stamp()
+    return pinned_venv_installed(VENV, REQUIREMENTS, SUPERSET)
 
 
 def install(log: Any = print) -> Path:
     """Create the venv and install the pinned requirements from PyPI (quick when done)."""
-    if installed():
-        return VENV
-    log(f"[services] installing {' '.join(REQUIREMENTS)} into {VENV} (about 1.5 minutes)")
-    if not PYTHON.exists():
-        VENV.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    result = subprocess.run(
-        [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         *REQUIREMENTS],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise ServiceError(f"pip could not install Superset:\n{result.stderr[-3000:]}")
-    SEED_DB.unlink(missing_ok=True)  # built by the previous Superset: rebuild
-    (VENV / ".la-stack-requirements").write_text(_stamp())
+    if not installed():
+        log(f"[services] installing {' '.join(REQUIREMENTS)} into {VENV} (about 1.5 minutes)")
+        install_pinned_venv(VENV, REQUIREMENTS, "Superset")
+        SEED_DB.unlink(missing_ok=True)  # built by the previous Superset: rebuild
     return VENV
 
 
