@@ -5,16 +5,34 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import yaml
 
 from lastack import footprint
-from lastack.paths import VALUES_DIR
+from lastack.paths import CHART_DIR, VALUES_DIR
 from lastack.render import present_subcharts
 from tests.conftest import requires_subcharts
 
 CPU_BUDGET = Decimal(2)
 MEMORY_BUDGET = Decimal(6 * 1024**3)
-# What an absent Superset (web, worker, PostgreSQL, Redis) may take in the demo at most.
-SUPERSET_RESERVE = (Decimal("0.6"), Decimal(2 * 1024**3))
+# Where our values size Superset's long-running containers (web, worker, PostgreSQL, Redis).
+SUPERSET_RESOURCES = ("supersetNode", "supersetWorker", "postgresql.primary", "redis.master")
+
+
+def declared_superset_requests() -> tuple[Decimal, Decimal]:
+    """(cpu, memory) requested by Superset as our values size it, for when its chart is
+    absent and cannot be rendered (one replica each, as in the demo)."""
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())["superset"]
+    demo = (yaml.safe_load((VALUES_DIR / "demo.yaml").read_text()) or {}).get("superset", {})
+    assert not {"supersetNode", "supersetWorker"} & set(demo), "then merge the demo overlay"
+    cpu = memory = Decimal(0)
+    for path in SUPERSET_RESOURCES:
+        node = values
+        for key in path.split("."):
+            node = node[key]
+        requests = node["resources"]["requests"]
+        cpu += footprint.quantity(requests["cpu"])
+        memory += footprint.quantity(requests["memory"])
+    return cpu, memory
 
 
 def demo_totals() -> footprint.Usage:
@@ -45,13 +63,15 @@ class TestDemoBudget:
 
 @pytest.mark.skipif(not present_subcharts(), reason="no subchart archive vendored (make deps)")
 class TestDemoBudgetOfPresentComponents:
-    """The components that are present leave room for the absent ones."""
+    """Rendered components plus Superset's declared requests (its chart is absent here)."""
 
-    def test_should_leave_room_for_what_is_absent(self):
+    def test_should_fit_with_superset_as_our_values_size_it(self):
         totals = demo_totals()
         cpu, memory = CPU_BUDGET, MEMORY_BUDGET
         if "superset" not in present_subcharts():
-            cpu, memory = cpu - SUPERSET_RESERVE[0], memory - SUPERSET_RESERVE[1]
+            superset_cpu, superset_memory = declared_superset_requests()
+            assert superset_cpu > 0 and superset_memory > 0
+            cpu, memory = cpu - superset_cpu, memory - superset_memory
         assert totals.cpu_request <= cpu
         assert totals.memory_request <= memory
 
