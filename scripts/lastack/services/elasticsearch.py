@@ -36,7 +36,7 @@ from typing import Any
 import bcrypt
 
 from lastack.paths import CHART_DIR, TOOLS_DIR
-from lastack.services.processes import ManagedProcess, ServiceError, free_port
+from lastack.services.processes import LoopbackServer, ManagedProcess, ServiceError, free_port
 
 VERSION = "8.19.21"  # newest 8.19.x of the integ-test-zip on Maven Central (checked 2026-11)
 ARTIFACT = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{VERSION}:zip"
@@ -192,7 +192,7 @@ class EsUser:
 
 
 @dataclass
-class ElasticsearchServer:
+class ElasticsearchServer(LoopbackServer):
     """One single-node cluster with HTTPS and file-realm users. Use as a context manager."""
 
     users: dict[str, EsUser] = field(default_factory=dict)
@@ -206,12 +206,7 @@ class ElasticsearchServer:
     _process: ManagedProcess | None = None
     _workdir: Path | None = None
 
-    def __enter__(self) -> ElasticsearchServer:
-        self.start()
-        return self
 
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         home = install()
@@ -323,14 +318,4 @@ class ElasticsearchServer:
             raw, status = answer.read(), answer.code
         return status, (json.loads(raw) if raw.strip() else None)
 
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
 
-    @property
-    def log_file(self) -> Path | None:
-        return self._process.log_file if self._process else None

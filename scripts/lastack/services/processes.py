@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Self
 
 
 def pinned_venv_installed(venv: Path, requirements: Sequence[str], entry: Path) -> bool:
@@ -31,6 +33,37 @@ def install_pinned_venv(venv: Path, requirements: Sequence[str], what: str) -> N
     if result.returncode != 0:
         raise ServiceError(f"pip could not install {what}:\n{result.stderr[-3000:]}")
     (venv / ".la-stack-requirements").write_text("\n".join(requirements) + "\n")
+
+
+class LoopbackServer:
+    """The lifecycle the loopback services share: `with Server(...) as s:` starts it, and
+    leaving the block stops the process and removes its working directory. Subclasses are
+    dataclasses with `_process` and `_workdir` fields and their own `start()`."""
+
+    _process: ManagedProcess | None
+    _workdir: Path | None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    @property
+    def log_file(self) -> Path | None:
+        return self._process.log_file if self._process else None
 
 
 class ServiceError(RuntimeError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import urllib.error
@@ -22,6 +21,7 @@ from typing import Any
 
 from lastack.paths import TOOLS_DIR
 from lastack.services.processes import (
+    LoopbackServer,
     ManagedProcess,
     free_port,
     install_pinned_venv,
@@ -109,7 +109,7 @@ def package_versions(*names: str) -> dict[str, str]:
 
 
 @dataclass
-class RalphServer:
+class RalphServer(LoopbackServer):
     """uvicorn ralph.api:app on 127.0.0.1:<free port>. Use as a context manager."""
 
     env: dict[str, str]
@@ -119,12 +119,7 @@ class RalphServer:
     _process: ManagedProcess | None = None
     _workdir: Path | None = field(default=None, repr=False)
 
-    def __enter__(self) -> RalphServer:
-        self.start()
-        return self
 
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         install()
@@ -173,14 +168,4 @@ class RalphServer:
         except ValueError:
             return status, raw.decode(errors="replace")
 
-    @property
-    def log_file(self) -> Path | None:
-        return self._process.log_file if self._process else None
 
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None

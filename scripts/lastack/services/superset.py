@@ -28,6 +28,7 @@ from typing import Any
 
 from lastack.paths import TOOLS_DIR
 from lastack.services.processes import (
+    LoopbackServer,
     ManagedProcess,
     ServiceError,
     free_port,
@@ -139,7 +140,7 @@ def random_secret(length: int = 24) -> str:
 
 
 @dataclass
-class SupersetServer:
+class SupersetServer(LoopbackServer):
     """`superset run` on 127.0.0.1:<free port> with an admin user. Use as a context manager."""
 
     url: str = ""
@@ -149,12 +150,7 @@ class SupersetServer:
     _process: ManagedProcess | None = None
     _workdir: Path | None = field(default=None, repr=False)
 
-    def __enter__(self) -> SupersetServer:
-        self.start()
-        return self
 
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     @property
     def admin(self) -> tuple[str, str]:
@@ -193,14 +189,4 @@ class SupersetServer:
     def log_tail(self, lines: int = 40) -> str:
         return tail(self._process.log_file, lines) if self._process else "(not started)"
 
-    @property
-    def log_file(self) -> Path | None:
-        return self._process.log_file if self._process else None
 
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
