@@ -23,7 +23,7 @@ import json
 import os
 from typing import Any
 
-from hooklib import Deadline, JsonClient, Response, env, fail, log, retry, run
+from hooklib import Deadline, JsonClient, Response, env, fail, log, read_json, retry, run
 
 TEMPLATE_NAME = "la-stack-statements"
 DIGEST_META_KEY = "la_stack_sha256"
@@ -53,13 +53,7 @@ def stored_digest(response_body: Any) -> str | None:
 
 
 def load_template(path: str, index: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            body = json.load(handle)
-    except OSError as error:
-        fail(f"cannot read the index template {path}: {error.strerror}.")
-    except ValueError as error:
-        fail(f"the index template {path} is not valid JSON: {error}.")
+    body = read_json(path, "index template")
     patterns = body.get("index_patterns") if isinstance(body, dict) else None
     if not isinstance(patterns, list) or not patterns:
         fail(f"the index template {path} has no index_patterns.")

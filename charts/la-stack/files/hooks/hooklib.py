@@ -13,6 +13,7 @@ The hook programs import this module as a sibling file (`python3 /hooks/<name>.p
 from __future__ import annotations
 
 import base64
+import http.cookiejar
 import json
 import os
 import random
@@ -71,6 +72,18 @@ def env(name: str, default: str | None = None) -> str:
     if default is None:
         fail(f"the environment variable {name} must be set.")
     return default
+
+
+def read_json(path: str, what: str) -> Any:
+    """The parsed JSON file at `path`; a missing or malformed file is one sentence naming
+    `what` (e.g. "config file")."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as error:
+        fail(f"cannot read the {what} {path}: {error.strerror}.")
+    except ValueError as error:
+        fail(f"the {what} {path} is not valid JSON: {error}.")
 
 
 class Deadline:
@@ -167,6 +180,7 @@ class JsonClient:
         deadline: Deadline,
         ca_file: str | None = None,
         headers: dict[str, str] | None = None,
+        cookies: bool = False,
     ) -> None:
         parsed = urllib.parse.urlsplit(base_url)
         if parsed.scheme not in {"http", "https"} or not parsed.netloc:
@@ -179,6 +193,13 @@ class JsonClient:
             if ca_file and not os.path.isfile(ca_file):
                 fail(f"the CA file {ca_file} does not exist.")
             self.context = ssl.create_default_context(cafile=ca_file or None)
+        handlers: list[urllib.request.BaseHandler] = [
+            urllib.request.HTTPSHandler(context=self.context)]
+        if cookies:
+            # Session-based APIs (Superset's CSRF token) need their cookie sent back.
+            handlers.append(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.opener = urllib.request.build_opener(*handlers)
+        self.request_timeout = REQUEST_TIMEOUT_SECONDS
 
     @staticmethod
     def basic_auth(username: str, password: str) -> dict[str, str]:
@@ -205,15 +226,21 @@ class JsonClient:
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
     ) -> Response:
         data = None if body is None else json.dumps(body).encode()
+        return self.send_bytes(method, path, data, content_type)
+
+    def send_bytes(
+        self, method: str, path: str, data: bytes | None, content_type: str
+    ) -> Response:
+        """One request with a raw body (JSON, multipart...), without status retries."""
         headers = dict(self.headers)
         if data is not None:
             headers["Content-Type"] = content_type
         req = urllib.request.Request(
             self.base_url + path, data=data, method=method, headers=headers
         )
-        timeout = max(1.0, min(REQUEST_TIMEOUT_SECONDS, self.deadline.remaining()))
+        timeout = max(1.0, min(self.request_timeout, self.deadline.remaining()))
         try:
-            with urllib.request.urlopen(req, timeout=timeout, context=self.context) as answer:
+            with self.opener.open(req, timeout=timeout) as answer:
                 return self._response(answer.status, answer.read(), answer.headers)
         except urllib.error.HTTPError as answer:
             return self._response(answer.code, answer.read(), answer.headers)

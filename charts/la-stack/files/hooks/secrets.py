@@ -26,7 +26,6 @@ Rules:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from credentials import (
@@ -48,7 +47,7 @@ from credentials import (
     parse_config,
     random_password,
 )
-from hooklib import Deadline, env, fail, log, run
+from hooklib import Deadline, env, fail, log, read_json, run
 from kubeapi import Conflict, Secret, SecretsApi
 
 BASIC_AUTH = "kubernetes.io/basic-auth"
@@ -56,13 +55,7 @@ MAX_CONFLICTS = 5
 
 
 def load_config(path: str) -> Config:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            raw = json.load(handle)
-    except OSError as error:
-        fail(f"cannot read the config file {path}: {error.strerror}.")
-    except ValueError as error:
-        fail(f"the config file {path} is not valid JSON: {error}.")
+    raw = read_json(path, "config file")
     try:
         return parse_config(raw)
     except ConfigError as error:

@@ -26,15 +26,12 @@ is sent apart, in `passwords`. Datasets come from the bundle rather than from PO
 
 from __future__ import annotations
 
-import http.cookiejar
 import io
 import json
 import os
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -43,11 +40,13 @@ from typing import Any
 from hooklib import (
     RETRYABLE_STATUSES,
     Deadline,
+    JsonClient,
     Response,
     TransientError,
     env,
     fail,
     log,
+    read_json,
     retry,
     run,
 )
@@ -77,13 +76,7 @@ class Settings:
 
 
 def load_settings(path: str) -> Settings:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            raw = json.load(handle)
-    except OSError as error:
-        fail(f"cannot read the settings file {path}: {error.strerror}.")
-    except ValueError as error:
-        fail(f"the settings file {path} is not valid JSON: {error}.")
+    raw = read_json(path, "settings file")
     try:
         return Settings(
             superset_url=str(raw["supersetUrl"]).rstrip("/"),
@@ -158,19 +151,15 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tu
     return body.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
-class SupersetApi:
+class SupersetApi(JsonClient):
     """Superset's REST API with a JWT and the CSRF token its session cookie goes with."""
 
     def __init__(self, base_url: str, deadline: Deadline) -> None:
-        parsed = urllib.parse.urlsplit(base_url)
-        if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+        if not base_url.startswith(("http://", "https://")):
             fail(f"supersetUrl {base_url!r} is not an http(s) URL.")
-        self.base_url = base_url
-        self.deadline = deadline
-        self.headers: dict[str, str] = {"Accept": "application/json"}
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        )
+        super().__init__(base_url, deadline, cookies=True)
+        # Migrations and the assets import can keep one request busy for a while.
+        self.request_timeout = REQUEST_TIMEOUT_SECONDS
 
     def send(
         self,
@@ -180,29 +169,10 @@ class SupersetApi:
         content_type: str,
         transient: frozenset[int] = RETRYABLE_STATUSES,
     ) -> Response:
-        headers = dict(self.headers)
-        if data is not None:
-            headers["Content-Type"] = content_type
-        request = urllib.request.Request(
-            self.base_url + path, data=data, method=method, headers=headers
-        )
-        timeout = max(1.0, min(REQUEST_TIMEOUT_SECONDS, self.deadline.remaining()))
-        try:
-            with self.opener.open(request, timeout=timeout) as answer:
-                status, raw = answer.status, answer.read()
-        except urllib.error.HTTPError as answer:
-            status, raw = answer.code, answer.read()
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-            reason = getattr(error, "reason", error)
-            raise TransientError(f"cannot reach Superset at {self.base_url}: {reason}") from error
-        text = raw.decode("utf-8", errors="replace")
-        try:
-            body: Any = json.loads(text) if text else None
-        except ValueError:
-            body = text
-        if status in transient:
-            raise TransientError(f"{method} {path} answered {status}")
-        return Response(status, body, {})
+        response = self.send_bytes(method, path, data, content_type)
+        if response.status in transient:
+            raise TransientError(f"{method} {path} answered {response.status}")
+        return response
 
     def call(
         self,
