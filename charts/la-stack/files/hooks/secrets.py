@@ -102,40 +102,36 @@ def ensure_source(
     return require_keys(current, keys)
 
 
-def es_user_credentials(api: SecretsApi, user: EsUser, labels: dict[str, str]) -> Credentials:
+def basic_auth_credentials(
+    api: SecretsApi, secret: str, existing_secret: str, generate: Callable[[], dict[str, str]],
+    labels: dict[str, str],
+) -> Credentials:
+    """The username/password of a basic-auth source Secret: the user's existing one, or
+    ours, created once from `generate`."""
     keys = ["username", "password"]
-    if user.existing_secret:
-        data = read_existing(api, user.existing_secret, keys)
+    if existing_secret:
+        data = read_existing(api, existing_secret, keys)
     else:
-        data = ensure_source(
-            api,
-            user.secret,
-            BASIC_AUTH,
-            lambda: {
-                "username": user.username,
-                "password": random_password(),
-                "roles": ",".join(user.roles),
-            },
-            keys,
-            labels,
-        )
+        data = ensure_source(api, secret, BASIC_AUTH, generate, keys, labels)
     return Credentials(data["username"], data["password"])
+
+
+def es_user_credentials(api: SecretsApi, user: EsUser, labels: dict[str, str]) -> Credentials:
+    # ECK reads `roles` from the same Secret: a comma-separated list of role names.
+    return basic_auth_credentials(
+        api, user.secret, user.existing_secret,
+        lambda: {"username": user.username, "password": random_password(),
+                 "roles": ",".join(user.roles)},
+        labels,
+    )  # fmt: skip
 
 
 def lrs_credentials(api: SecretsApi, account: LrsAccount, labels: dict[str, str]) -> Credentials:
-    keys = ["username", "password"]
-    if account.existing_secret:
-        data = read_existing(api, account.existing_secret, keys)
-    else:
-        data = ensure_source(
-            api,
-            account.secret,
-            BASIC_AUTH,
-            lambda: {"username": account.username, "password": random_password()},
-            keys,
-            labels,
-        )
-    return Credentials(data["username"], data["password"])
+    return basic_auth_credentials(
+        api, account.secret, account.existing_secret,
+        lambda: {"username": account.username, "password": random_password()},
+        labels,
+    )
 
 
 def ensure_generic(api: SecretsApi, entry: GenericSecret, labels: dict[str, str]) -> None:
