@@ -17,6 +17,7 @@ import chevron
 import yaml
 
 from lastack import schema as schema_mod
+from lastack.generated import write_or_check
 from lastack.paths import CHART_DIR, REPO_ROOT
 
 TEMPLATE_FILE = "README.md.mustache"
@@ -137,20 +138,10 @@ def main(args: list[str]) -> int:
     parser.add_argument("--check", action="store_true",
                         help="exit 1 when the committed README differs from the generated one")
     opts = parser.parse_args(args)
-    target = CHART_DIR / README_FILE
-    shown = target.relative_to(REPO_ROOT)
     try:
         text = generate(CHART_DIR)
     except schema_mod.AnnotationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    current = target.read_text() if target.exists() else None
-    if opts.check:
-        if current != text:
-            print(f"error: {shown} is stale; run `make docs`", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        target.write_text(text)
-        print(f"wrote {shown}")
-    return 0
+    return write_or_check(CHART_DIR / README_FILE, text, opts.check, "docs",
+                          REPO_ROOT)

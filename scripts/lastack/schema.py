@@ -67,6 +67,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from lastack.generated import write_or_check
 from lastack.paths import CHART_DIR, REPO_ROOT
 
 SCHEMA_FILE = "values.schema.json"
@@ -512,20 +513,10 @@ def main(args: list[str]) -> int:
     parser.add_argument("--check", action="store_true",
                         help="exit 1 when the committed schema differs from the generated one")
     opts = parser.parse_args(args)
-    target = CHART_DIR / SCHEMA_FILE
     try:
         text = generate(CHART_DIR)
     except AnnotationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    current = target.read_text() if target.exists() else None
-    if opts.check:
-        if current != text:
-            print(f"error: {target.relative_to(REPO_ROOT)} is stale; "
-                  "run `make schema`", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        target.write_text(text)
-        print(f"wrote {target.relative_to(REPO_ROOT)}")
-    return 0
+    return write_or_check(CHART_DIR / SCHEMA_FILE, text, opts.check, "schema",
+                          REPO_ROOT)
