@@ -191,6 +191,33 @@ class EsUser:
     roles: list[str]
 
 
+def traversable_by_others(path: Path) -> bool:
+    """Whether a user other than the owner can reach `path` (every folder above it x)."""
+    return all(parent.stat().st_mode & 0o001 for parent in [path, *path.parents])
+
+
+def home_readable_by(uid: int, home: Path) -> Path:
+    """`home`, or a copy of it another user can read: as root, Elasticsearch runs as
+    `uid`, and a checkout under a private folder (mktemp -d is 0700) is out of its reach."""
+    if traversable_by_others(home):
+        return home
+    # Named after the installed tree, so a changed install (e.g. our REST module) is recopied.
+    listing = sorted(f"{p.relative_to(home)}:{p.stat().st_size}" for p in home.rglob("*")
+                     if p.is_file())
+    digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:12]
+    shared = Path(tempfile.gettempdir()) / f"la-stack-elasticsearch-{VERSION}-{uid}-{digest}"
+    marker = shared / ".la-stack-complete"
+    if not marker.exists():
+        shutil.rmtree(shared, ignore_errors=True)
+        shutil.copytree(home, shared, symlinks=True)
+        for path in [shared, *shared.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o055 if path.is_dir() else
+                           path.stat().st_mode | 0o044)
+        marker.touch()
+    return shared
+
+
 @dataclass
 class ElasticsearchServer(LoopbackServer):
     """One single-node cluster with HTTPS and file-realm users. Use as a context manager."""
@@ -206,10 +233,10 @@ class ElasticsearchServer(LoopbackServer):
     _process: ManagedProcess | None = None
     _workdir: Path | None = None
 
-
-
     def start(self) -> None:
         home = install()
+        if os.geteuid() == 0:
+            home = home_readable_by(NOBODY, home)
         java_home, self.java_version = find_java()
         work = Path(tempfile.mkdtemp(prefix="la-stack-es-"))
         self._workdir = work
