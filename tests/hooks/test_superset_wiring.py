@@ -3,9 +3,11 @@ Elasticsearch of this tier, loaded with generated Moodle-like statements.
 
 The Elasticsearch here is Maven Central's integ-test-zip distribution, which has no x-pack-sql
 module: `/_sql` answers 405, so Superset can store and test the connection (Elasticsearch
-authenticates the reader) but cannot run a chart's query. What needs SQL is skipped with that
-reason; everything else (database, URI, datasets, dashboards, idempotence, failures, the SQL
-each chart compiles to) is checked against the real services.
+authenticates the reader) but cannot run a chart's query. The query through Elasticsearch SQL
+is skipped with that reason; everything else (database, URI, datasets, dashboards,
+idempotence, failures, the SQL each chart compiles to) is checked against the real services,
+and what every chart computes is checked on a SQLite copy of the stored statements
+(TestChartsOnASqlStandIn, which says what that stand-in does not cover).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from lastack import xapi
+from lastack import sql_standin, xapi
 from lastack.paths import CHART_DIR
 from lastack.services import superset
 from lastack.services.processes import ServiceError
@@ -40,7 +43,7 @@ STATEMENTS = 400
 NO_SQL = (
     "the hooks tier's Elasticsearch (Maven Central's integ-test-zip distribution) has no "
     "x-pack-sql module, so /_sql answers 405 and Superset cannot run a chart's query here; "
-    "ECK's default distribution has it"
+    "ECK's default distribution has it (TestChartsOnASqlStandIn checks the numbers on SQLite)"
 )
 
 
@@ -91,7 +94,8 @@ def superset_server() -> Iterator[superset.SupersetServer]:
         superset.install()
     except ServiceError as error:
         pytest.skip(f"Superset's venv could not be installed from PyPI: {error}")
-    with superset.SupersetServer() as server:
+    # SQLite allowed for TestChartsOnASqlStandIn; the wiring never uses it.
+    with superset.SupersetServer(allow_sqlite=True) as server:
         yield server
 
 
@@ -383,3 +387,90 @@ def test_should_keep_the_wiring_free_of_credentials_in_logs(wired, es_stack):
     output = wired["first"].stdout + wired["first"].stderr
     assert password not in output
     assert base64.b64encode(password.encode()).decode() not in output
+
+
+def expected_rows(chart: dict, statements: list[dict]) -> dict[tuple, tuple]:
+    """What a chart must show, computed in Python from the statements: (day?, *groupby) ->
+    metric values. The metrics are the dataset's: count, distinct learners, distinct objects."""
+    params = chart["params"]
+    metrics = params.get("metrics") or [params["metric"]]
+    distinct = {"learners": "actor.account.name", "activities": "object.id"}
+    equals = [(f["subject"], f["comparator"]) for f in params["adhoc_filters"]
+              if f["operator"] == "=="]  # fmt: skip
+    timeseries = params["viz_type"].startswith("echarts_timeseries")
+    groups: dict[tuple, list[dict]] = {}
+    for statement in statements:
+        if any(sql_standin.field(statement, col) != value for col, value in equals):
+            continue
+        key = tuple(sql_standin.field(statement, col) for col in params.get("groupby") or [])
+        if timeseries:
+            key = (statement["timestamp"][:10], *key)
+        groups.setdefault(key, []).append(statement)
+    return {
+        key: tuple(len(members) if metric == "count"
+                   else len({sql_standin.field(s, distinct[metric]) for s in members})
+                   for metric in metrics)
+        for key, members in groups.items()
+    }  # fmt: skip
+
+
+def shown_rows(chart: dict, data: list[dict]) -> dict[tuple, tuple]:
+    """The rows Superset returned, in the shape of expected_rows."""
+    params = chart["params"]
+    metrics = params.get("metrics") or [params["metric"]]
+    shown = {}
+    for row in data:
+        key = tuple(row[col] for col in params.get("groupby") or [])
+        if params["viz_type"].startswith("echarts_timeseries"):
+            moment = row["__timestamp"]
+            day = (datetime.fromtimestamp(moment / 1000, UTC).date().isoformat()
+                   if isinstance(moment, (int, float)) else str(moment)[:10])  # fmt: skip
+            key = (day, *key)
+        shown[key] = tuple(row[metric] for metric in metrics)
+    return shown
+
+
+@pytest.fixture(scope="module")
+def standin(wired, es_stack, superset_server, statements_index, tmp_path_factory):
+    """The stored statements in SQLite, with `Learning analytics` pointed at them; at the end
+    the wiring runs again, which points the database back at Elasticsearch."""
+    tmp = tmp_path_factory.mktemp("sql-standin")
+    stored = sql_standin.stored_documents(es_stack.es.request, INDEX)
+    assert len(stored) == len(statements_index)
+    assert sql_standin.write(tmp / "statements.db", INDEX, stored) == len(stored)
+    api = wired["api"]
+    database = next(d for d in api.all("database") if d["database_name"] == DATABASE)
+    uri = sql_standin.sqlite_uri(tmp / "statements.db")
+    status, body = api.request("PUT", f"/api/v1/database/{database['id']}", {"sqlalchemy_uri": uri})
+    assert status == 200, body
+    yield stored
+    restored = wire(es_stack, superset_server, tmp)
+    assert restored.returncode == 0, restored.stderr
+
+
+class TestChartsOnASqlStandIn:
+    """Every chart of the bundle computes the right numbers from the stored statements.
+
+    A stand-in, said plainly: Elasticsearch here has no SQL module, so the documents it stores
+    are copied into a SQLite table with the dataset's columns and the `Learning analytics`
+    database is pointed at it (lastack.sql_standin). Superset compiles the same charts,
+    metrics and filters for SQLite; Elasticsearch's SQL dialect is what this does not cover
+    (test_should_compile_every_chart_to_elasticsearch_sql checks that each chart compiles to
+    it). It runs last in the module.
+    """
+
+    def test_should_compute_every_chart_from_the_statements(self, wired, standin):
+        api = wired["api"]
+        dataset_id = next(d["id"] for d in api.all("dataset") if d["table_name"] == INDEX)
+        for chart in bundle_docs("charts/*.yaml"):
+            context = chart_query_context(chart, dataset_id, "full")
+            status, body = api.request("POST", "/api/v1/chart/data", context)
+            assert status == 200, (chart["slice_name"], body)
+            shown = shown_rows(chart, body["result"][0]["data"])
+            expected = expected_rows(chart, standin)
+            assert shown, chart["slice_name"]
+            assert shown.items() <= expected.items(), chart["slice_name"]
+            if len(expected) > len(shown):  # a top-N table: the omitted rows rank lower
+                assert len(shown) == chart["params"]["row_limit"], chart["slice_name"]
+                lowest = min(values[0] for values in shown.values())
+                assert all(expected[key][0] <= lowest for key in expected.keys() - shown.keys())

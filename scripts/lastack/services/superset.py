@@ -79,9 +79,11 @@ def package_versions(*names: str) -> dict[str, str]:
     return json.loads(result.stdout)
 
 
-def config_text(workdir: Path, secret_key: str) -> str:
-    """superset_config.py of a local server: SQLite metadata, no cache server, no examples."""
-    settings = {
+def config_text(workdir: Path, secret_key: str, allow_sqlite: bool = False) -> str:
+    """superset_config.py of a local server: SQLite metadata, no cache server, no examples.
+    `allow_sqlite` lets a database point at a SQLite file (the SQL stand-in), which Superset
+    refuses by default."""
+    settings: dict[str, object] = {
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'superset.db'}",
         "DATA_DIR": str(workdir / "data"),
@@ -91,6 +93,8 @@ def config_text(workdir: Path, secret_key: str) -> str:
         "DATA_CACHE_CONFIG": {"CACHE_TYPE": "NullCache"},
         "CACHE_CONFIG": {"CACHE_TYPE": "NullCache"},
     }
+    if allow_sqlite:
+        settings["PREVENT_UNSAFE_DB_CONNECTIONS"] = False
     return "".join(f"{key} = {value!r}\n" for key, value in settings.items())
 
 
@@ -147,6 +151,7 @@ class SupersetServer(LoopbackServer):
     admin_password: str = field(default_factory=random_secret)
     startup_seconds: float = 0.0
     port: int = 0  # 0: a free port chosen at start
+    allow_sqlite: bool = False  # see config_text
     _process: ManagedProcess | None = None
     _workdir: Path | None = field(default=None, repr=False)
 
@@ -161,7 +166,9 @@ class SupersetServer(LoopbackServer):
         work = Path(tempfile.mkdtemp(prefix="la-stack-superset-"))
         self._workdir = work
         (work / "data").mkdir()
-        (work / "superset_config.py").write_text(config_text(work, random_secret(48)))
+        (work / "superset_config.py").write_text(
+            config_text(work, random_secret(48), self.allow_sqlite)
+        )
         shutil.copyfile(seed, work / "superset.db")
         run_superset(
             ["fab", "create-admin", "--username", ADMIN_USER, "--firstname", "la-stack",
