@@ -7,8 +7,8 @@
       images.txt                   every container image the rendered stack runs
       SHA256SUMS                   `sha256sum -c` format, for every other file
 
-Entries are sorted, with fixed owners, modes and timestamps, so the outer archive
-changes only when a file in it does (Helm's own chart archive keeps file times).
+Entries are sorted, with fixed owners, modes and timestamps, and the chart archive inside is
+reproducible too (lastack.publish), so the same sources give the same bundle, byte for byte.
 """
 
 from __future__ import annotations

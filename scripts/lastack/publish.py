@@ -6,6 +6,10 @@ asked for; a partial archive records what it lacks in a Chart.yaml annotation, a
 `publish` refuses it under the same rule, so a partial chart never reaches a registry
 by accident.
 
+The archive is reproducible: Helm stamps each file with its modification time, so the chart
+is packaged from a copy whose files all carry one time, `SOURCE_DATE_EPOCH` when set, else the
+time of the last commit that touched the chart. The same sources give the same bytes.
+
 `publish` pushes with Helm 4. A chart version, once published, is never overwritten:
 the registry is asked for that version first. Credentials come from
 REGISTRY_USERNAME / REGISTRY_PASSWORD and reach Helm on stdin only.
@@ -54,14 +58,29 @@ def _run(cmd: Sequence[str], env: Mapping[str, str] | None = None, stdin: str | 
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def _partial_source(chart_dir: Path, absent: list[chartdeps.Dependency], workdir: Path) -> Path:
-    """A private copy of the present-subcharts chart, annotated with what it lacks (the
-    render tier shares `effective_chart_dir`'s copy, so that one is left untouched)."""
+def source_date_epoch(chart_dir: Path) -> int:
+    """The one file time of a packaged chart (see the module docstring)."""
+    if os.environ.get("SOURCE_DATE_EPOCH", "").strip():
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    proc = _run(["git", "-C", str(chart_dir), "log", "-1", "--format=%ct", "--", "."])
+    stamp = proc.stdout.strip() if proc.returncode == 0 else ""
+    return int(stamp) if stamp.isdigit() else 0
+
+
+def _packaging_source(chart_dir: Path, absent: list[chartdeps.Dependency], workdir: Path) -> Path:
+    """A private copy of the chart to package (the present-subcharts chart, annotated with
+    what it lacks, when some are absent), every file stamped with source_date_epoch. The
+    render tier shares `effective_chart_dir`'s copy, so that one is left untouched."""
     tmp = workdir / chart_dir.name
-    shutil.copytree(effective_chart_dir(chart_dir), tmp)
-    meta = chartdeps.chart_metadata(tmp)
-    meta.setdefault("annotations", {})[PARTIAL_ANNOTATION] = ",".join(d.name for d in absent)
-    (tmp / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    shutil.copytree(effective_chart_dir(chart_dir) if absent else chart_dir, tmp)
+    if absent:
+        meta = chartdeps.chart_metadata(tmp)
+        missing = ",".join(d.name for d in absent)
+        meta.setdefault("annotations", {})[PARTIAL_ANNOTATION] = missing
+        (tmp / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    stamp = source_date_epoch(chart_dir)
+    for path in (tmp, *tmp.rglob("*")):
+        os.utime(path, (stamp, stamp), follow_symlinks=False)
     return tmp
 
 
@@ -100,7 +119,7 @@ def package_chart(chart_dir: Path = CHART_DIR, dest: Path = DIST_DIR, *,
     target = dest / f"{name}-{version}.tgz"
     target.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="la-stack-package-") as workdir:
-        source = _partial_source(chart_dir, absent, Path(workdir)) if absent else chart_dir
+        source = _packaging_source(chart_dir, absent, Path(workdir))
         proc = _run([str(helm_binary(helm)), "package", str(source), "--destination", str(dest)])
     if proc.returncode != 0 or not target.exists():
         raise PublishError(f"helm package of {name} {version} failed: {proc.stderr.strip()}")

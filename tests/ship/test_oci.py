@@ -4,6 +4,7 @@ overwritten."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tarfile
@@ -119,6 +120,13 @@ def stable_local_render(helm: str) -> tuple[dict, set]:
     return first, {key for key in first if first[key] != second[key]}
 
 
+def own_file_times(archive: Path) -> set[int]:
+    """The file times of la-stack's own files (subcharts keep their archives' times)."""
+    with tarfile.open(archive) as tar:
+        return {m.mtime for m in tar.getmembers()
+                if m.isfile() and not m.name.startswith(f"{NAME}/charts/")}  # fmt: skip
+
+
 class TestPackage:
     """`make package`: a versioned archive with the vendored subcharts inside."""
 
@@ -133,6 +141,23 @@ class TestPackage:
             if dep not in absent:
                 assert f"{NAME}/charts/{dep.name}/Chart.yaml" in members, dep.name
         assert missing_in_archive(packaged) == [d.name for d in absent]
+
+    def test_should_give_the_same_bytes_for_the_same_sources(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+        first = package_chart(dest=tmp_path / "one", allow_partial=True)
+        chart = tmp_path / "la-stack"
+        shutil.copytree(CHART_DIR, chart)  # another checkout: other file times
+        os.utime(chart / "values.yaml", (1, 1))
+        again = package_chart(chart, tmp_path / "two", allow_partial=True)
+        assert again.read_bytes() == first.read_bytes()
+        assert own_file_times(first) == {1700000000}
+
+    def test_should_date_the_files_by_the_charts_last_commit(self, packaged, monkeypatch):
+        monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+        committed = subprocess.run(
+            ["git", "-C", str(CHART_DIR), "log", "-1", "--format=%ct", "--", "."],
+            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        assert own_file_times(packaged) == {int(committed)}
 
     def test_should_refuse_without_every_subchart_unless_partial(self, tmp_path):
         chart = tmp_path / "la-stack"
