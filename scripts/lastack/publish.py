@@ -6,9 +6,11 @@ asked for; a partial archive records what it lacks in a Chart.yaml annotation, a
 `publish` refuses it under the same rule, so a partial chart never reaches a registry
 by accident.
 
-The archive is reproducible: Helm stamps each file with its modification time, so the chart
+The archive is reproducible. Helm stamps each file with its modification time, so the chart
 is packaged from a copy whose files all carry one time, `SOURCE_DATE_EPOCH` when set, else the
-time of the last commit that touched the chart. The same sources give the same bytes.
+time of the last commit that touched the chart; and Helm writes the subcharts in a random
+order, so the archive is rewritten with each chart's files grouped in name order of the
+charts (each chart's own files keep Helm's order). The same sources give the same bytes.
 
 `publish` pushes with Helm 4. A chart version, once published, is never overwritten:
 the registry is asked for that version first. Credentials come from
@@ -18,6 +20,8 @@ REGISTRY_USERNAME / REGISTRY_PASSWORD and reach Helm on stdin only.
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import os
 import shutil
 import subprocess
@@ -104,6 +108,33 @@ def missing_in_archive(archive: Path) -> list[str]:
     return [name for name in value.split(",") if name]
 
 
+def _chart_path(member: str) -> tuple[str, ...]:
+    """The chart a member belongs to: () for the umbrella, ("moodle", "mariadb") for a
+    subchart of a subchart."""
+    parts = member.split("/")[1:]
+    chain: list[str] = []
+    while len(parts) > 2 and parts[0] == "charts":
+        chain.append(parts[1])
+        parts = parts[2:]
+    return tuple(chain)
+
+
+def _normalise_archive(archive: Path) -> None:
+    """Rewrite a Helm archive with a fixed member order and a gzip header without a time."""
+    with tarfile.open(archive) as tar:
+        members = [(m, tar.extractfile(m).read() if m.isfile() else None)
+                   for m in tar.getmembers()]  # fmt: skip
+    order = sorted(range(len(members)), key=lambda i: (_chart_path(members[i][0].name), i))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as out:
+        for i in order:
+            info, data = members[i]
+            out.addfile(info, io.BytesIO(data) if data is not None else None)
+    with archive.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                                   mtime=0) as gz:  # fmt: skip
+        gz.write(buffer.getvalue())
+
+
 def package_chart(chart_dir: Path = CHART_DIR, dest: Path = DIST_DIR, *,
                   allow_partial: bool = False, helm: str = "helm4") -> Path:
     """Write `<dest>/<name>-<version>.tgz` with the vendored subcharts; return its path."""
@@ -123,6 +154,7 @@ def package_chart(chart_dir: Path = CHART_DIR, dest: Path = DIST_DIR, *,
         proc = _run([str(helm_binary(helm)), "package", str(source), "--destination", str(dest)])
     if proc.returncode != 0 or not target.exists():
         raise PublishError(f"helm package of {name} {version} failed: {proc.stderr.strip()}")
+    _normalise_archive(target)
     # Helm packages whatever charts/ holds (expanded into folders): check every present
     # subchart made it in.
     members = set(archive_members(target))

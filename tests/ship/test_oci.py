@@ -4,6 +4,7 @@ overwritten."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -120,6 +121,10 @@ def stable_local_render(helm: str) -> tuple[dict, set]:
     return first, {key for key in first if first[key] != second[key]}
 
 
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def own_file_times(archive: Path) -> set[int]:
     """The file times of la-stack's own files (subcharts keep their archives' times)."""
     with tarfile.open(archive) as tar:
@@ -148,8 +153,11 @@ class TestPackage:
         chart = tmp_path / "la-stack"
         shutil.copytree(CHART_DIR, chart)  # another checkout: other file times
         os.utime(chart / "values.yaml", (1, 1))
+        bytecode = chart / "files" / "hooks" / "__pycache__"  # left by the hooks tier's imports
+        bytecode.mkdir(exist_ok=True)
+        (bytecode / "hooklib.cpython-311.pyc").write_bytes(b"\0")
         again = package_chart(chart, tmp_path / "two", allow_partial=True)
-        assert again.read_bytes() == first.read_bytes()
+        assert digest(again) == digest(first)  # digests: a failing bytes diff takes ages
         assert own_file_times(first) == {1700000000}
 
     def test_should_date_the_files_by_the_charts_last_commit(self, packaged, monkeypatch):
