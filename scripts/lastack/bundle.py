@@ -14,9 +14,7 @@ reproducible too (lastack.publish), so the same sources give the same bundle, by
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
-import io
 import shutil
 import sys
 import tarfile
@@ -26,7 +24,14 @@ from pathlib import Path
 
 from lastack import chartdeps
 from lastack.paths import CHART_DIR, VALUES_DIR
-from lastack.publish import DIST_DIR, PublishError, chart_identity, env_flag, package_chart
+from lastack.publish import (
+    DIST_DIR,
+    PublishError,
+    chart_identity,
+    env_flag,
+    package_chart,
+    write_tar_gz,
+)
 from lastack.render import HelmFailedError, render_chart
 from lastack.validation import ObjectInvalidError, SchemaMissingError
 
@@ -82,23 +87,17 @@ def _sha256(path: Path) -> str:
 
 def _write_tar_gz(source: Path, target: Path) -> None:
     """A normalised .tar.gz of `source` (its folder name as the top entry)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        paths = [source, *sorted(source.rglob("*"))]
-        for path in paths:
-            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(source.parent)))
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mtime = 0
-            info.mode = 0o755 if path.is_dir() else 0o644
-            if path.is_file():
-                with path.open("rb") as handle:
-                    tar.addfile(info, handle)
-            else:
-                tar.addfile(info)
-    with target.open("wb") as raw, gzip.GzipFile(
-            filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-        gz.write(buffer.getvalue())
+    entries = []
+    for path in [source, *sorted(source.rglob("*"))]:
+        info = tarfile.TarInfo(str(path.relative_to(source.parent)))
+        info.mtime = 0
+        if path.is_file():
+            data: bytes | None = path.read_bytes()
+            info.size, info.mode = len(data), 0o644
+        else:
+            data, info.type, info.mode = None, tarfile.DIRTYPE, 0o755
+        entries.append((info, data))
+    write_tar_gz(target, entries)
 
 
 def build_bundle(dest: Path = DIST_DIR, *, values_files: Sequence[Path] = (),

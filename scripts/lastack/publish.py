@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -119,20 +119,25 @@ def _chart_path(member: str) -> tuple[str, ...]:
     return tuple(chain)
 
 
+def write_tar_gz(target: Path, entries: Iterable[tuple[tarfile.TarInfo, bytes | None]]) -> None:
+    """A .tar.gz of `entries` (header, file data or None), in that order, with no time in
+    the gzip header: the same entries give the same bytes."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as out:
+        for info, data in entries:
+            out.addfile(info, io.BytesIO(data) if data is not None else None)
+    with target.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                                  mtime=0) as gz:  # fmt: skip
+        gz.write(buffer.getvalue())
+
+
 def _normalise_archive(archive: Path) -> None:
-    """Rewrite a Helm archive with a fixed member order and a gzip header without a time."""
+    """Rewrite a Helm archive with its charts in a fixed order (see the module docstring)."""
     with tarfile.open(archive) as tar:
         members = [(m, tar.extractfile(m).read() if m.isfile() else None)
                    for m in tar.getmembers()]  # fmt: skip
     order = sorted(range(len(members)), key=lambda i: (_chart_path(members[i][0].name), i))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as out:
-        for i in order:
-            info, data = members[i]
-            out.addfile(info, io.BytesIO(data) if data is not None else None)
-    with archive.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                                   mtime=0) as gz:  # fmt: skip
-        gz.write(buffer.getvalue())
+    write_tar_gz(archive, [members[i] for i in order])
 
 
 def package_chart(chart_dir: Path = CHART_DIR, dest: Path = DIST_DIR, *,

@@ -33,7 +33,6 @@ from typing import Any
 from lastack import sql_standin, xapi
 from lastack.paths import CHART_DIR, REPO_ROOT
 from lastack.services import elasticsearch, superset
-from lastack.services.hookfiles import import_hook
 from lastack.services.processes import ServiceError
 
 HOOKS_DIR = CHART_DIR / "files" / "hooks"
@@ -240,29 +239,6 @@ def run_wiring(
     return result.stdout
 
 
-def has_sql(es: elasticsearch.ElasticsearchServer) -> bool:
-    status, _ = es.request("POST", "/_sql", {"query": "SELECT 1"})
-    return status == 200
-
-
-def point_at_standin(
-    es: elasticsearch.ElasticsearchServer, server: superset.SupersetServer, workdir: Path
-) -> int:
-    """Copy the stored statements into SQLite and point `Learning analytics` at the copy."""
-    database = workdir / "statements.db"
-    documents = sql_standin.stored_documents(es.request, "statements")
-    count = sql_standin.write(database, "statements", documents)
-    wiring = import_hook("superset_wiring")  # its REST client, with login and CSRF handling
-    api = wiring.SupersetApi(server.url, wiring.Deadline(60))
-    api.login(*server.admin, "the local Superset")
-    target = api.find("database", ("database_name", "eq", "Learning analytics"))[0]
-    answer = api.call("PUT", f"/api/v1/database/{target['id']}",
-                      {"sqlalchemy_uri": sql_standin.sqlite_uri(database)})  # fmt: skip
-    if answer.status != 200:
-        raise ServiceError(f"pointing the database at the SQLite copy failed: {answer.body}")
-    return count
-
-
 def login(browser: Chromium, server: superset.SupersetServer) -> None:
     browser.goto(server.url + "/login/")
     user, password = server.admin
@@ -291,12 +267,14 @@ def main(args: list[str]) -> int:
     try:
         with elasticsearch.ElasticsearchServer(users=users) as es:
             load_statements(es, options.statements)
-            standin = not options.no_standin and not has_sql(es)
+            standin = not options.no_standin and not sql_standin.elasticsearch_has_sql(es.request)
             with superset.SupersetServer(allow_sqlite=standin) as server, \
                     tempfile.TemporaryDirectory(prefix="la-stack-standin-") as workdir:
                 print(run_wiring(es, server, reader_password), end="")
                 if standin:
-                    count = point_at_standin(es, server, Path(workdir))
+                    count = len(sql_standin.point_superset_at_copy(
+                        es.request, "statements", Path(workdir) / "statements.db",
+                        server.url, server.admin))  # fmt: skip
                     print(f"Elasticsearch has no SQL module here: the charts read a SQLite copy "
                           f"of the {count} stored statements (lastack.sql_standin)")
                 browser = Chromium(binary)
@@ -315,7 +293,7 @@ def main(args: list[str]) -> int:
                         print(f"wrote {path}")
                 finally:
                     browser.close()
-    except (ServiceError, BrowserError) as error:
+    except RuntimeError as error:  # ServiceError, BrowserError, the stand-in's errors
         print(f"lastack screenshots: {error}", file=sys.stderr)
         return 1
     return 0

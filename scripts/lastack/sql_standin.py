@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from lastack.paths import CHART_DIR
+from lastack.services.hookfiles import import_hook
 
 DATASET_FILE = CHART_DIR / "files/superset/datasets/Learning_analytics/statements.yaml"
 SQLITE_TYPES = {"VARCHAR": "TEXT", "BOOLEAN": "INTEGER", "DOUBLE": "REAL", "DATETIME": "TEXT"}
@@ -79,6 +80,12 @@ def write(path: Path, table: str, documents: Iterable[dict[str, Any]]) -> int:
     return len(rows)
 
 
+def elasticsearch_has_sql(request: Any) -> bool:
+    """Whether Elasticsearch answers SQL (`request` as for stored_documents)."""
+    status, _ = request("POST", "/_sql", {"query": "SELECT 1"})
+    return status == 200
+
+
 def sqlite_uri(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
@@ -100,3 +107,22 @@ def stored_documents(request: Any, index: str) -> list[dict[str, Any]]:
         if len(hits) < SCROLL_SIZE:
             return documents
         after = hits[-1]["sort"]
+
+
+def point_superset_at_copy(
+    request: Any, index: str, database_file: Path, superset_url: str,
+    admin: tuple[str, str], database_name: str = "Learning analytics",
+) -> list[dict[str, Any]]:
+    """Copy `index` into `database_file` (table named after the index) and point Superset's
+    `database_name` at it; return the copied documents."""
+    documents = stored_documents(request, index)
+    write(database_file, index, documents)
+    wiring = import_hook("superset_wiring")  # its REST client, with login and CSRF handling
+    api = wiring.SupersetApi(superset_url, wiring.Deadline(60))
+    api.login(*admin, "the local Superset")
+    target = api.find("database", ("database_name", "eq", database_name))[0]
+    answer = api.call("PUT", f"/api/v1/database/{target['id']}",
+                      {"sqlalchemy_uri": sqlite_uri(database_file)})  # fmt: skip
+    if answer.status != 200:
+        raise RuntimeError(f"pointing {database_name} at the SQLite copy failed: {answer.body}")
+    return documents

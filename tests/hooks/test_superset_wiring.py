@@ -117,8 +117,7 @@ def statements_index(es_stack: EsStack) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def sql_available(es_stack: EsStack) -> bool:
-    status, _ = es_stack.es.request("POST", "/_sql", {"query": "SELECT 1"})
-    return status == 200
+    return sql_standin.elasticsearch_has_sql(es_stack.es.request)
 
 
 def settings(es_stack: EsStack, server: superset.SupersetServer, **overrides: Any) -> dict:
@@ -177,6 +176,10 @@ def snapshot(api: SupersetApi) -> dict[str, Any]:
 
 def bundle_docs(pattern: str) -> list[dict]:
     return [yaml.safe_load(p.read_text()) for p in sorted(BUNDLE.glob(pattern))]
+
+
+def statements_dataset_id(api: SupersetApi) -> int:
+    return next(d["id"] for d in api.all("dataset") if d["table_name"] == INDEX)
 
 
 def chart_query_context(chart: dict, dataset_id: int, result_type: str) -> dict:
@@ -272,12 +275,9 @@ class TestChartQueries:
     """Every chart compiles to Elasticsearch SQL on single-valued fields; with SQL, the rows
     are the real statements' counts."""
 
-    def dataset_id(self, api: SupersetApi) -> int:
-        return next(d["id"] for d in api.all("dataset") if d["table_name"] == INDEX)
-
     def test_should_compile_every_chart_to_elasticsearch_sql(self, wired):
         api = wired["api"]
-        dataset_id = self.dataset_id(api)
+        dataset_id = statements_dataset_id(api)
         for chart in bundle_docs("charts/*.yaml"):
             context = chart_query_context(chart, dataset_id, "query")
             status, body = api.request("POST", "/api/v1/chart/data", context)
@@ -296,7 +296,7 @@ class TestChartQueries:
         api = wired["api"]
         chart = next(c for c in bundle_docs("charts/*.yaml")
                      if c["slice_name"] == "Statements by verb")  # fmt: skip
-        context = chart_query_context(chart, self.dataset_id(api), "full")
+        context = chart_query_context(chart, statements_dataset_id(api), "full")
         status, body = api.request("POST", "/api/v1/chart/data", context)
         assert status == 200, body
         rows = {r["verb.id"]: r["count"] for r in body["result"][0]["data"]}
@@ -435,14 +435,10 @@ def standin(wired, es_stack, superset_server, statements_index, tmp_path_factory
     """The stored statements in SQLite, with `Learning analytics` pointed at them; at the end
     the wiring runs again, which points the database back at Elasticsearch."""
     tmp = tmp_path_factory.mktemp("sql-standin")
-    stored = sql_standin.stored_documents(es_stack.es.request, INDEX)
+    stored = sql_standin.point_superset_at_copy(
+        es_stack.es.request, INDEX, tmp / "statements.db", superset_server.url,
+        superset_server.admin, DATABASE)  # fmt: skip
     assert len(stored) == len(statements_index)
-    assert sql_standin.write(tmp / "statements.db", INDEX, stored) == len(stored)
-    api = wired["api"]
-    database = next(d for d in api.all("database") if d["database_name"] == DATABASE)
-    uri = sql_standin.sqlite_uri(tmp / "statements.db")
-    status, body = api.request("PUT", f"/api/v1/database/{database['id']}", {"sqlalchemy_uri": uri})
-    assert status == 200, body
     yield stored
     restored = wire(es_stack, superset_server, tmp)
     assert restored.returncode == 0, restored.stderr
@@ -461,7 +457,7 @@ class TestChartsOnASqlStandIn:
 
     def test_should_compute_every_chart_from_the_statements(self, wired, standin):
         api = wired["api"]
-        dataset_id = next(d["id"] for d in api.all("dataset") if d["table_name"] == INDEX)
+        dataset_id = statements_dataset_id(api)
         for chart in bundle_docs("charts/*.yaml"):
             context = chart_query_context(chart, dataset_id, "full")
             status, body = api.request("POST", "/api/v1/chart/data", context)

@@ -212,21 +212,28 @@ class JsonClient:
         path: str,
         body: Any = None,
         content_type: str = "application/json",
+        transient: frozenset[int] = RETRYABLE_STATUSES,
     ) -> Response:
-        """One request. HTTP errors come back as a Response; unreachable is TransientError;
-        retryable statuses (5xx, 429...) raise TransientError too."""
-        response = self.request_once(method, path, body, content_type)
-        if response.status in RETRYABLE_STATUSES:
+        """One JSON request. HTTP errors come back as a Response; unreachable is
+        TransientError; statuses in `transient` (5xx, 429... by default) raise it too."""
+        data = None if body is None else json.dumps(body).encode()
+        return self.send(method, path, data, content_type, transient)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        content_type: str,
+        transient: frozenset[int] = RETRYABLE_STATUSES,
+    ) -> Response:
+        """`request` with a raw body (JSON, multipart...)."""
+        response = self.send_bytes(method, path, data, content_type)
+        if response.status in transient:
             raise TransientError(
                 f"{method} {path} answered {response.status} ({response.error_reason()})"
             )
         return response
-
-    def request_once(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
-    ) -> Response:
-        data = None if body is None else json.dumps(body).encode()
-        return self.send_bytes(method, path, data, content_type)
 
     def send_bytes(
         self, method: str, path: str, data: bytes | None, content_type: str

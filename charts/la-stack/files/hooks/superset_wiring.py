@@ -161,19 +161,6 @@ class SupersetApi(JsonClient):
         # Migrations and the assets import can keep one request busy for a while.
         self.request_timeout = REQUEST_TIMEOUT_SECONDS
 
-    def send(
-        self,
-        method: str,
-        path: str,
-        data: bytes | None,
-        content_type: str,
-        transient: frozenset[int] = RETRYABLE_STATUSES,
-    ) -> Response:
-        response = self.send_bytes(method, path, data, content_type)
-        if response.status in transient:
-            raise TransientError(f"{method} {path} answered {response.status}")
-        return response
-
     def call(
         self,
         method: str,
@@ -182,9 +169,9 @@ class SupersetApi(JsonClient):
         what: str = "",
         transient: frozenset[int] = RETRYABLE_STATUSES,
     ) -> Response:
-        data = None if body is None else json.dumps(body).encode()
+        """`request`, retried until the deadline."""
         return retry(
-            lambda: self.send(method, path, data, "application/json", transient),
+            lambda: self.request(method, path, body, transient=transient),
             what or f"{method} {path}",
             self.deadline,
         )
