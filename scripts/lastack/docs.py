@@ -7,17 +7,15 @@ Output depends only on the repository's files, so `--check` can compare it byte 
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import chevron
 import yaml
 
+from lastack import generated
 from lastack import schema as schema_mod
-from lastack.generated import write_or_check
 from lastack.paths import CHART_DIR, REPO_ROOT
 
 TEMPLATE_FILE = "README.md.mustache"
@@ -133,15 +131,7 @@ def generate(chart_dir: Path = CHART_DIR) -> str:
 
 
 def main(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="lastack docs", description="write the chart README from its template and values")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when the committed README differs from the generated one")
-    opts = parser.parse_args(args)
-    try:
-        text = generate(CHART_DIR)
-    except schema_mod.AnnotationError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return write_or_check(CHART_DIR / README_FILE, text, opts.check, "docs",
-                          REPO_ROOT)
+    return generated.main(
+        args, "docs", "write the chart README from its template and values", "README",
+        CHART_DIR / README_FILE, lambda: generate(CHART_DIR), (schema_mod.AnnotationError,),
+        REPO_ROOT)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from lastack.paths import REPO_ROOT
@@ -23,3 +25,20 @@ def write_or_check(target: Path, text: str, check: bool, make_target: str,
         target.write_text(text)
         print(f"wrote {shown}")
     return 0
+
+
+def main(args: list[str], make_target: str, description: str, what: str, target: Path,
+         generate: Callable[[], str], errors: tuple[type[Exception], ...],
+         root: Path = REPO_ROOT) -> int:
+    """The command behind `make <make_target>`: write `target`, or `--check` it (messages
+    name it relative to `root`)."""
+    parser = argparse.ArgumentParser(prog=f"lastack {make_target}", description=description)
+    parser.add_argument("--check", action="store_true",
+                        help=f"exit 1 when the committed {what} differs from the generated one")
+    opts = parser.parse_args(args)
+    try:
+        text = generate()
+    except errors as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return write_or_check(target, text, opts.check, make_target, root)

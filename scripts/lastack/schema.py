@@ -56,10 +56,8 @@ description or annotation that is not directly above a key, an invalid sub-schem
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +65,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from lastack.generated import write_or_check
+from lastack import generated
 from lastack.paths import CHART_DIR, REPO_ROOT
 
 SCHEMA_FILE = "values.schema.json"
@@ -508,15 +506,6 @@ def generate(chart_dir: Path = CHART_DIR) -> str:
 
 
 def main(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="lastack schema", description="write values.schema.json from values.yaml")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when the committed schema differs from the generated one")
-    opts = parser.parse_args(args)
-    try:
-        text = generate(CHART_DIR)
-    except AnnotationError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return write_or_check(CHART_DIR / SCHEMA_FILE, text, opts.check, "schema",
+    return generated.main(args, "schema", "write values.schema.json from values.yaml", "schema",
+                          CHART_DIR / SCHEMA_FILE, lambda: generate(CHART_DIR), (AnnotationError,),
                           REPO_ROOT)
