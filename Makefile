@@ -9,8 +9,8 @@ LASTACK := $(PY) -m lastack
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: help setup deps lock lint test test-render bench schema docs render demo demo-down footprint
-.PHONY: package publish bundle cluster-up cluster-down screenshots
+.PHONY: help setup deps lock lint test test-empty-cache test-render bench schema docs render demo demo-down footprint
+.PHONY: package publish bundle cluster-up cluster-down screenshots moodle-setup
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,6 +32,11 @@ test: setup ## lint, then every test tier that can run here
 	@$(LASTACK) lint
 	@$(LASTACK) services
 	@$(PY) -m pytest $(PYTEST_ARGS)
+	@# The whole-suite run also proves no verdict depends on the vendored archives.
+	@$(if $(PYTEST_ARGS),true,$(LASTACK) test-empty-cache)
+
+test-empty-cache: setup ## the render and live tiers again as a machine with an empty chart cache runs them
+	@$(LASTACK) test-empty-cache
 
 test-render: setup ## the render tier only
 	@$(PY) -m pytest tests/render tests/tooling $(PYTEST_ARGS)
@@ -45,13 +50,13 @@ schema: setup ## regenerate charts/la-stack/values.schema.json from values.yaml
 docs: setup ## regenerate charts/la-stack/README.md from its template and values.yaml
 	@$(LASTACK) docs
 
-bench: setup ## timings (render per Helm, render tier, live lifecycle, ingest) and footprint
+bench: setup ## timings (render per Helm, render tier, operator builds, live lifecycle, ingest) and footprint
 	@$(LASTACK) deps --allow-missing
 	@$(LASTACK) bench
 	@$(LASTACK) bench-ingest
 	@$(LASTACK) footprint
 
-cluster-up: setup ## start the local control plane (built on first use); prints its KUBECONFIG
+cluster-up: setup ## start the local control plane and the ECK operator (built on first use); prints its KUBECONFIG
 	@$(LASTACK) cluster-up
 
 cluster-down: setup ## stop the local control plane and delete its data
@@ -65,6 +70,10 @@ demo-down: setup ## remove what `make demo` installed (and the cluster, if it cr
 
 screenshots: setup ## headless-Chromium screenshots of the starter dashboards into docs/screenshots/
 	@$(LASTACK) screenshots
+
+moodle-setup: ## write moodle-setup-$$SOURCE/ for a Moodle of lrs.sources (NAMESPACE, FULLNAME)
+	@kubectl -n "$(or $(NAMESPACE),la-stack)" get configmap "$(or $(FULLNAME),la-stack)-moodle-setup" \
+		-o jsonpath='{.data.$(SOURCE)\.sh}' | sh
 
 footprint: setup ## CPU/memory requests and limits and storage per component, per values profile
 	@$(LASTACK) footprint

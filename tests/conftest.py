@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import pytest
 
+from lastack.cluster_target import ALLOW_REMOTE_FLAG
 from lastack.render import missing_subcharts_reason
 
 # Every render-tier case runs under both supported Helm major versions.
 HELM_VERSIONS = ("helm3", "helm4")
-SUBCHARTS = ("eck-elasticsearch", "ralph", "superset", "moodle")
+SUBCHARTS = ("eck-elasticsearch", "ralph", "superset-operator", "valkey", "moodle")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(ALLOW_REMOTE_FLAG, action="store_true", default=False,
+                     help="let the live tier use a cluster named by --kubeconfig or "
+                          "LA_STACK_KUBECONFIG whose API server is not on loopback")
 
 
 def requires_subcharts(*names: str) -> pytest.MarkDecorator:
     """Skip (with how to unskip) unless these subchart archives are vendored."""
     reason = missing_subcharts_reason(names or SUBCHARTS)
     return pytest.mark.skipif(reason is not None, reason=reason or "")
+
+
+def xfails_with_subchart(name: str, defect: str) -> pytest.MarkDecorator:
+    """A known defect of an upstream subchart: a strict xfail only while its archive is
+    vendored. Without it the case runs on the umbrella's own objects and must pass."""
+    present = missing_subcharts_reason([name]) is None
+    return pytest.mark.xfail(present, strict=True,
+                             reason=f"{defect} (expected only while {name} is vendored)")
 
 
 @pytest.fixture(params=HELM_VERSIONS)

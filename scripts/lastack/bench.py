@@ -3,6 +3,7 @@
 - median wall time of `helm template` of the umbrella under Helm 3 and Helm 4
   (the full umbrella when every subchart is vendored, else what is present);
 - wall time of the render test tier;
+- the operators' build (warm; cold with LA_STACK_BENCH_COLD=1) and start times;
 - install -> test -> upgrade -> uninstall wall time on the local control plane, per Helm.
 `make bench` also runs `lastack bench-ingest` (statements/s through Ralph into ES) and
 `lastack footprint`.
@@ -22,7 +23,8 @@ from lastack.paths import REPO_ROOT
 from lastack.render import render_manifest
 
 # Extra benchmarks: "module:function" returning rows of (name, value, unit); absent ones skipped.
-EXTRA_BENCHMARKS: tuple[str, ...] = ("lastack.bench_live:lifecycle_rows",)
+EXTRA_BENCHMARKS: tuple[str, ...] = ("lastack.bench_live:operator_build_rows",
+                                      "lastack.bench_live:lifecycle_rows")
 
 
 def time_render(helm: str, runs: int) -> list[float]:

@@ -1,10 +1,14 @@
-"""`make bench`: wall times of the release lifecycle on the local control plane.
+"""`make bench`: wall times of the operator builds and of the release lifecycle on the
+local control plane.
 
-For each Helm (3 and 4): install (with --wait and the hooks) → helm test (the umbrella's
-own test Pods) → upgrade with a changed value → uninstall, in a fresh namespace enforcing
-Pod Security `restricted`. The control plane is started for the benchmark and stopped
-after it (its start time is a row too). kwok fakes containers, so these times are Helm's,
-the API server's and the controllers' work, not the applications starting.
+- each operator's `go build`, warm (the Go build cache as it is) and, with
+  `LA_STACK_BENCH_COLD=1`, cold (a private, empty build cache; minutes);
+- the control plane's start and each operator's (spawn until its controllers run);
+- for each Helm (3 and 4): install (with --wait and the hooks) → helm test (the umbrella's
+  own test Pods) → upgrade with a changed value → uninstall, in a fresh namespace enforcing
+  Pod Security `restricted`, with the ECK operator reconciling the release's
+  Elasticsearch. kwok fakes containers, so these times are Helm's, the API server's, the
+  controllers' and the operator's work, not the applications starting.
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import yaml
 from kubernetes import client, config
 
-from lastack import cluster
+from lastack import cluster, controlplane_build
 from lastack.paths import REPO_ROOT
+from lastack.toolchain import ToolError, go_env
+
+COLD_ENV = "LA_STACK_BENCH_COLD"
 
 Row = tuple[str, float | str, str]
 
@@ -29,6 +37,29 @@ def _timed(action: Callable[[], object]) -> float:
     start = time.perf_counter()
     action()
     return round(time.perf_counter() - start, 1)
+
+
+def operator_build_rows() -> list[Row]:
+    """Rows of (name, seconds, "s"): each operator built into a scratch directory."""
+    rows: list[Row] = []
+    cold = os.environ.get(COLD_ENV) == "1"
+    for build in controlplane_build.OPERATORS:
+        name = build.binaries[0]
+        if not cold:
+            rows.append((f"build {name}: cold", f"skipped (set {COLD_ENV}=1)", ""))
+        for label in ("warm", "cold") if cold else ("warm",):
+            with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as gocache:
+                env = go_env()
+                if label == "cold":
+                    env["GOCACHE"] = gocache  # empty: every package is compiled
+                try:
+                    seconds = controlplane_build.run_build(build, Path(out), env)
+                except ToolError as err:
+                    rows.append((f"build {name}: {label} FAILED",
+                                 str(err).splitlines()[0][:120], ""))
+                    continue
+            rows.append((f"build {name} {build.version}: {label}", round(seconds, 1), "s"))
+    return rows
 
 
 def lifecycle_rows() -> list[Row]:
@@ -42,8 +73,10 @@ def lifecycle_rows() -> list[Row]:
     rows: list[Row] = []
     started = time.perf_counter()
     with cluster.session() as state, tempfile.TemporaryDirectory() as home:
-        rows.append(("live: local control plane start", round(time.perf_counter() - started, 1),
-                     "s"))
+        rows.append(("live: local control plane start, operators included",
+                     round(time.perf_counter() - started, 1), "s"))
+        for name, seconds in state.ready_seconds.items():
+            rows.append((f"live: {name} start (until its controllers run)", seconds, "s"))
         env = dict(os.environ, KUBECONFIG=state.kubeconfig, KUBECACHEDIR=f"{home}/kube",
                    HELM_CACHE_HOME=f"{home}/cache", HELM_CONFIG_HOME=f"{home}/config",
                    HELM_DATA_HOME=f"{home}/data")

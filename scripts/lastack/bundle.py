@@ -39,6 +39,8 @@ CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 # ECK's default registry and repository for an Elasticsearch resource without spec.image
 # (the operator's --container-registry flag changes the registry part).
 ELASTICSEARCH_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch"
+# The Superset operator's default repository when a `Superset` resource names only a tag.
+SUPERSET_IMAGE = "apache/superset"
 
 
 def pod_specs(obj: dict) -> Iterator[dict]:
@@ -70,7 +72,21 @@ def images_of(obj: dict) -> set[str]:
         # rendered manifest never names it, yet the cluster pulls it.
         spec = obj.get("spec") or {}
         images.add(spec.get("image") or f"{ELASTICSEARCH_IMAGE}:{spec['version']}")
-    return images
+    return images | operated_images(obj)
+
+
+def operated_images(obj: dict) -> set[str]:
+    """Images an operator pulls for a resource whose manifest names no container: the
+    `Superset` resource's `spec.image`, a CloudNativePG `Cluster`'s `spec.imageName`."""
+    spec = obj.get("spec") or {}
+    api = obj.get("apiVersion", "")
+    if obj.get("kind") == "Superset" and api.startswith("superset.apache.org/"):
+        image = spec.get("image") or {}
+        return {f"{image.get('repository', SUPERSET_IMAGE)}:{image['tag']}"}
+    if obj.get("kind") == "Cluster" and api.startswith("postgresql.cnpg.io/") and spec.get(
+            "imageName"):
+        return {spec["imageName"]}
+    return set()
 
 
 def stack_images(objects: Iterable[dict]) -> list[str]:

@@ -3,9 +3,11 @@
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler run as local processes
 (built by `controlplane_build`); kwok plays the kubelet of a few fake Nodes, so Pods are
 scheduled and become Running/Ready, and Job Pods and `helm test` Pods succeed, without
-any container. Everything else is real: authentication with per-run certificates, RBAC
-and Node authorization, admission (Pod Security included), the Job, ServiceAccount,
-garbage-collector and namespace controllers, PersistentVolume binding.
+any container. The ECK operator runs as a local process too (`operators`), so the chart's
+Elasticsearch is reconciled by the real thing. Everything else is real: authentication
+with per-run certificates, RBAC and Node authorization, admission (Pod Security included),
+the Job, ServiceAccount, garbage-collector and namespace controllers, PersistentVolume
+binding.
 
 Every process runs under coreutils `timeout` in its own session, so it is bounded even if
 nobody calls `down`; `down` stops each process group by the id recorded in state.json
@@ -36,6 +38,15 @@ from pathlib import Path
 import yaml
 
 from lastack import controlplane_build
+from lastack.operators import (
+    OPERATORS,
+    SCHEMA_ONLY_CRDS,
+    Operator,
+    log_shows_ready,
+    operator_namespace,
+    operator_rbac,
+    runnable,
+)
 from lastack.paths import TOOLS_DIR, crds_dir
 from lastack.toolchain import KUBECTL, KUBERNETES_VERSION, ToolError, require
 
@@ -84,6 +95,8 @@ class ClusterState:
     ttl_seconds: int
     nodes: list[str]
     processes: list[Process] = field(default_factory=list)
+    # Seconds from spawn to ready, per operator (for `make bench`).
+    ready_seconds: dict[str, float] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,6 +158,9 @@ CERTS: dict[str, tuple[str, str, str]] = {
     "controller-manager": ("/CN=system:kube-controller-manager", "clientAuth", ""),
     "scheduler": ("/CN=system:kube-scheduler", "clientAuth", ""),
     "kwok": ("/O=system:masters/CN=kwok", "clientAuth", ""),
+    **{op.name: (f"/CN={op.user}", "clientAuth", "") for op in OPERATORS},
+    **{f"{op.name}-serving": (f"/CN={op.name}", "serverAuth", LOOPBACK_SANS)
+       for op in OPERATORS if op.serving_files},
 }
 
 
@@ -381,7 +397,7 @@ def free_port() -> int:
 
 
 def _spawn(name: str, argv: Sequence[str], workdir: Path, ttl: int,
-           env: dict[str, str] | None = None) -> Process:
+           env: dict[str, str] | None = None, cwd: Path | None = None) -> Process:
     log_path = workdir / "logs" / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     timeout = shutil.which("timeout")
@@ -389,7 +405,7 @@ def _spawn(name: str, argv: Sequence[str], workdir: Path, ttl: int,
     cmd = ([timeout, "--kill-after=10", str(ttl)] if timeout else []) + list(argv)
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                cwd=workdir, env=env, start_new_session=True)
+                                cwd=cwd or workdir, env=env, start_new_session=True)
     _CHILDREN[proc.pid] = proc
     return Process(name=name, pid=proc.pid, binary=str(argv[0]), log=str(log_path))
 
@@ -558,7 +574,8 @@ def _storage_class() -> dict:
 
 def up(state_file: Path = STATE_FILE, kubeconfig: Path = KUBECONFIG, nodes: int = 2,
        ttl: int = DEFAULT_TTL_SECONDS, install_crds: bool = True) -> ClusterState:
-    """Start the control plane; returns its state (also saved to `state_file`)."""
+    """Start the control plane, and the operators when the CRDs are installed; returns its
+    state (also saved to `state_file`)."""
     existing = ClusterState.load(state_file)
     if existing is not None:
         if healthy(existing):
@@ -568,7 +585,9 @@ def up(state_file: Path = STATE_FILE, kubeconfig: Path = KUBECONFIG, nodes: int 
         down(state_file)
     if shutil.which("openssl") is None:
         raise ClusterError("`openssl` is not on PATH: it makes the per-run certificates")
-    binaries = controlplane_build.ensure()
+    builds = controlplane_build.BUILDS + (tuple(op.build for op in runnable())
+                                          if install_crds else ())
+    binaries = controlplane_build.ensure(builds)
     require(KUBECTL)
 
     started = time.monotonic()
@@ -593,12 +612,13 @@ def _bring_up(state: ClusterState, state_file: Path, binaries: dict[str, Path],
               started: float) -> None:
     def start(name: str, ports: tuple[str, ...], argv: Callable[[dict[str, int]], list[str]],
               ready: Callable[[dict[str, int]], Callable[[], bool]], timeout: float,
-              env: dict[str, str] | None = None) -> tuple[Process, dict[str, int]]:
+              env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> tuple[Process, dict[str, int]]:
         # A port found free can be taken (e.g. as an ephemeral client port) before the
         # server binds it: then start again on fresh ports.
         for attempt in range(3):
             ports_now = {k: free_port() for k in ports}
-            process = _spawn(name, argv(ports_now), workdir, state.ttl_seconds, env)
+            process = _spawn(name, argv(ports_now), workdir, state.ttl_seconds, env, cwd)
             state.processes.append(process)
             state.save(state_file)  # saved after every start: `down` must see every pid
             try:
@@ -722,9 +742,36 @@ def _bring_up(state: ClusterState, state_file: Path, binaries: dict[str, Path],
     wait_until("ServiceAccount and root-CA controllers",
                lambda: _default_namespace_ready(kubeconfig), kcm, 60, started)
     if install_crds:
-        install_eck_crds(kubeconfig)
-        log(f"ECK CRDs installed ({time.monotonic() - started:.1f} s)")
+        install_crds_of(kubeconfig, [op.crds for op in OPERATORS] + list(SCHEMA_ONLY_CRDS))
+        log(f"CRDs installed ({time.monotonic() - started:.1f} s)")
+        _kubectl(kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump_all(
+            [operator_namespace(), *(operator_rbac(op) for op in runnable())]))
+        for op in OPERATORS:
+            if (reason := op.unavailable()) is not None:
+                log(f"{op.name} not started: {reason}")
+                continue
+            write_kubeconfig(cfg / f"{op.name}.kubeconfig", state.server, pki, op.name)
+            own = workdir / op.name
+            own.mkdir(mode=0o700)
+            if op.serving_files:
+                for suffix, name in zip(("crt", "key"), op.serving_files, strict=True):
+                    shutil.copyfile(pki / f"{op.name}-serving.{suffix}", own / name)
+            op.prepare(binaries[op.binary], own)
+            spawned = time.monotonic()
+            start(op.name, (), lambda p, op=op: op.argv(binaries[op.binary], state.server),
+                  lambda p, op=op: lambda: _operator_ready(workdir, op), 120,
+                  env=dict(os.environ, KUBECONFIG=str(cfg / f"{op.name}.kubeconfig"),
+                           **op.env(own)), cwd=own)
+            state.ready_seconds[op.name] = round(time.monotonic() - spawned, 1)
     state.save(state_file)
+
+
+def _operator_ready(workdir: Path, operator: Operator) -> bool:
+    try:
+        text = (workdir / "logs" / f"{operator.name}.log").read_text(errors="replace")
+    except OSError:
+        return False
+    return log_shows_ready(text, operator)
 
 
 def _nodes_ready(kubeconfig: Path, names: list[str]) -> bool:
@@ -747,16 +794,16 @@ def _default_namespace_ready(kubeconfig: Path) -> bool:
     return True
 
 
-def eck_crd_files() -> list[Path]:
-    files = sorted(crds_dir().glob("eck-operator-*crds*.yaml"))
+def crd_files(pattern: str) -> list[Path]:
+    files = sorted(crds_dir().glob(pattern))
     if not files:
-        raise ClusterError(f"no ECK CRD manifest (eck-operator-*crds*.yaml) in {crds_dir()}")
+        raise ClusterError(f"no CRD manifest matching {pattern} in {crds_dir()}")
     return files
 
 
-def install_eck_crds(kubeconfig: Path) -> None:
-    """Apply the ECK CRDs (server-side: they exceed the last-applied annotation limit)."""
-    for path in eck_crd_files():
+def install_crds_of(kubeconfig: Path, patterns: Sequence[str]) -> None:
+    """Apply CRD manifests (server-side: they exceed the last-applied annotation limit)."""
+    for path in (p for pattern in patterns for p in crd_files(pattern)):
         _kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts",
                  "--field-manager=la-stack-cluster", "-f", str(path))
         names = [f"crd/{doc['metadata']['name']}" for doc in yaml.safe_load_all(path.read_text())
@@ -857,6 +904,8 @@ def cluster_up(args: list[str]) -> int:
         print(f"cluster-up: {err}", file=sys.stderr)
         return 1
     print(f"export KUBECONFIG={state.kubeconfig}")
+    # The live tier ignores an ambient KUBECONFIG: this names the cluster for it.
+    print(f"export LA_STACK_KUBECONFIG={state.kubeconfig}")
     return 0
 
 

@@ -1,12 +1,16 @@
-"""Small subcommands: tools, deps, lock, render. Each prints one clear line on failure."""
+"""Small subcommands: tools, deps, lock, render, test-empty-cache. Each prints one clear
+line on failure."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import tempfile
 
 from lastack import chartdeps, toolchain
-from lastack.paths import CHART_DIR
+from lastack.paths import CHART_DIR, REPO_ROOT
 
 
 def _fail(message: str) -> int:
@@ -71,3 +75,24 @@ def render(args: list[str]) -> int:
         return _fail(str(err))
     sys.stdout.write(manifest)
     return 0
+
+
+# The tiers whose chart comes from the render harness, and so follows the vendored archives.
+EMPTY_CACHE_TIERS = ("tests/render", "tests/live")
+
+
+def test_empty_cache(args: list[str]) -> int:
+    """Run the render and live tiers again as a machine with an empty chart cache would:
+    a test whose expectation depends on the vendored archives fails one of the passes."""
+    from lastack.render import WITHOUT_SUBCHARTS_ENV, present_subcharts
+
+    if not present_subcharts():
+        print("[test] no subchart archive is vendored: the main pass already ran as a "
+              "machine with an empty chart cache does")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="la-stack-empty-cache-") as empty:
+        env = dict(os.environ, LA_STACK_CHART_CACHE=empty, **{WITHOUT_SUBCHARTS_ENV: "1"})
+        print(f"[test] the render and live tiers again with an empty chart cache ({empty}) "
+              "and every subchart archive hidden", flush=True)
+        return subprocess.call([sys.executable, "-m", "pytest", *EMPTY_CACHE_TIERS, *args],
+                               cwd=REPO_ROOT, env=env)

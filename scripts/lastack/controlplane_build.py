@@ -1,9 +1,10 @@
 """Build the local control plane's binaries from pinned Go modules into `.tools/controlplane/bin`.
 
-etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok are built from
-wrapper modules under `scripts/go/` (their go.mod/go.sum pin every dependency), only when
-the live tier or `make cluster-up` needs them: `make setup` stays quick. A binary that is
-present and reports its pinned version is not rebuilt.
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and the operators the
+chart needs (ECK's `elastic-operator`, CloudNativePG's `cnpg-manager`)
+are built from wrapper modules under `scripts/go/` (their go.mod/go.sum pin every
+dependency), only when the live tier or `make cluster-up` needs them: `make setup` stays
+quick. A binary that is present and reports its pinned version is not rebuilt.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ CONTROLPLANE_BIN = CONTROLPLANE_DIR / "bin"
 
 ETCD_VERSION = "3.6.16"
 KWOK_VERSION = "v0.8.0"
+# The ECK operator: built for the live tier, and the eck-operator chart `make demo` installs
+# and the chart README names (the chart and the operator share version numbers).
+ECK_VERSION = "3.5.0"
+CNPG_VERSION = "1.30.0"
 
 _KUBE_VERSION_PKG = "k8s.io/component-base/version"
 _KUBE_MAJOR, _KUBE_MINOR = KUBERNETES_VERSION.split(".")[:2]
@@ -39,12 +44,15 @@ class Build:
     module_dir: str  # relative to the repository
     requirement: str  # "module version" that must appear in the wrapper's go.mod
     packages: tuple[str, ...]
-    version: str  # what `<binary> --version` must mention
+    version: str  # what `<binary> <version_args>` must mention
     ldflags: tuple[str, ...] = ()
+    version_args: tuple[str, ...] = ("--version",)
+    # Command names, when a package's last path element is not one (ECK's is `cmd`).
+    names: tuple[str, ...] = ()
 
     @property
     def binaries(self) -> tuple[str, ...]:
-        return tuple(self.binary_name(p) for p in self.packages)
+        return self.names or tuple(self.binary_name(p) for p in self.packages)
 
     @staticmethod
     def binary_name(package: str) -> str:
@@ -77,6 +85,28 @@ KWOK = Build(
 )
 BUILDS: tuple[Build, ...] = (ETCD, KUBERNETES, KWOK)
 
+_ECK_ABOUT_PKG = "github.com/elastic/cloud-on-k8s/v3/pkg/about"
+ECK = Build(
+    module_dir="scripts/go/eck",
+    requirement=f"github.com/elastic/cloud-on-k8s/v3 v{ECK_VERSION}",
+    packages=("github.com/elastic/cloud-on-k8s/v3/cmd",),
+    names=("elastic-operator",),
+    version=ECK_VERSION,
+    # Unstamped, it reports 0.0.0-SNAPSHOT and the version check could not tell builds apart.
+    ldflags=(f"-X {_ECK_ABOUT_PKG}.version={ECK_VERSION}",
+             f"-X {_ECK_ABOUT_PKG}.buildSnapshot=false"),
+)
+CNPG = Build(
+    module_dir="scripts/go/cnpg",
+    requirement=f"github.com/cloudnative-pg/cloudnative-pg v{CNPG_VERSION}",
+    packages=("github.com/cloudnative-pg/cloudnative-pg/cmd/manager",),
+    names=("cnpg-manager",),
+    version=CNPG_VERSION,
+    version_args=("version",),
+)
+# Started by the local control plane (`operators`), so built on its first use.
+OPERATORS: tuple[Build, ...] = (ECK, CNPG)
+
 
 def log(message: str) -> None:
     print(f"[controlplane] {message}", file=sys.stderr, flush=True)
@@ -86,12 +116,12 @@ def binary(name: str) -> Path:
     return CONTROLPLANE_BIN / name
 
 
-def reported_version(name: str) -> str | None:
+def reported_version(name: str, version_args: Sequence[str] = ("--version",)) -> str | None:
     path = binary(name)
     if not path.exists():
         return None
     try:
-        out = subprocess.run([str(path), "--version"], capture_output=True, text=True,
+        out = subprocess.run([str(path), *version_args], capture_output=True, text=True,
                              timeout=60, check=False)
     except OSError:
         return None
@@ -100,7 +130,7 @@ def reported_version(name: str) -> str | None:
 
 def is_current(build: Build) -> bool:
     for name in build.binaries:
-        reported = reported_version(name)
+        reported = reported_version(name, build.version_args)
         # Word-bounded, so 3.6.16 is not mistaken for 3.6.1.
         if reported is None or not re.search(rf"\b{re.escape(build.version)}\b", reported):
             return False
@@ -154,7 +184,7 @@ def run_build(build: Build, out_dir: Path, env: dict[str, str] | None = None) ->
     return elapsed
 
 
-def ensure(builds: Sequence[Build] = BUILDS) -> dict[str, Path]:
+def ensure(builds: Sequence[Build] = BUILDS + OPERATORS) -> dict[str, Path]:
     """Build whatever is missing or stale; returns {binary name: path}."""
     CONTROLPLANE_DIR.mkdir(parents=True, exist_ok=True)
     # Two test sessions starting at once (several developers, one tree) build once.
@@ -165,16 +195,16 @@ def ensure(builds: Sequence[Build] = BUILDS) -> dict[str, Path]:
                 continue
             run_build(build, CONTROLPLANE_BIN)
             if not is_current(build):
-                wrong = {n: reported_version(n) for n in build.binaries}
+                wrong = {n: reported_version(n, build.version_args) for n in build.binaries}
                 raise ToolError(f"expected {build.version}, the built binaries report {wrong}")
     return {name: binary(name) for build in builds for name in build.binaries}
 
 
 def main(args: list[str]) -> int:
-    """`lastack controlplane-build`: build (or verify) the binaries, print where they are."""
-    del args
+    """Build (or verify) the binaries, the operators' included, print where they are."""
+    builds = BUILDS + OPERATORS
     try:
-        paths = ensure()
+        paths = ensure(builds)
     except ToolError as err:
         print(f"controlplane: {err}", file=sys.stderr)
         return 1

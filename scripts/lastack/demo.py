@@ -27,6 +27,7 @@ from pathlib import Path
 
 from lastack import chartdeps, xapi
 from lastack.cluster import NODE_LABEL as KWOK_NODE_LABEL
+from lastack.controlplane_build import CNPG_VERSION, ECK_VERSION
 from lastack.paths import CHART_DIR, TOOLS_DIR, VALUES_DIR, chart_cache_dir
 from lastack.render import effective_chart_dir
 from lastack.toolchain import HELM4, KUBECTL
@@ -36,8 +37,14 @@ NAMESPACE = "la-stack"
 RELEASE = "la-stack"
 OPERATOR_NAMESPACE = "elastic-system"
 OPERATOR_CHART = "eck-operator"
-OPERATOR_VERSION = "3.5.0"
+OPERATOR_VERSION = ECK_VERSION  # the operator chart shares its version
 OPERATOR_REPO = "https://helm.elastic.co"
+# CloudNativePG runs Superset's metastore; its release manifest carries CRDs and webhooks.
+CNPG_NAMESPACE = "cnpg-system"
+CNPG_MANIFEST = ("https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/"
+                 f"release-{CNPG_VERSION.rsplit('.', 1)[0]}/releases/cnpg-{CNPG_VERSION}.yaml")
+# The web server Deployment the Superset operator creates from the chart's resource.
+SUPERSET_WEB = "la-stack-dashboards-web-server"
 STATE_DIR = TOOLS_DIR / "demo"
 DEMO_STATEMENTS = 2000
 
@@ -114,12 +121,22 @@ def helm_install_operator(helm: str, install_crds: bool = True) -> list[str]:
     return command if install_crds else [*command, "--set", "installCRDs=false"]
 
 
+def install_cnpg_commands(kubectl: str) -> list[list[str]]:
+    """Apply the pinned CloudNativePG release (server-side: its CRDs are large), then wait."""
+    return [[kubectl, "apply", "--server-side", "--force-conflicts", "-f", CNPG_MANIFEST],
+            [kubectl, "-n", CNPG_NAMESPACE, "rollout", "status",
+             "deployment/cnpg-controller-manager", "--timeout=5m"]]
+
+
 def helm_install_stack(helm: str, chart: Path, values: Path,
                        extra_values: Sequence[Path] = ()) -> list[str]:
     # Helm 4's default wait strategy waits for hooks only; the demo waits itself, naming
     # each component, so a slow image pull reads as progress, not as a hang.
+    # A re-run is a Helm 4 server-side upgrade, which ECK 3.5.0's own writes to the
+    # Elasticsearch make conflict (elastic/cloud-on-k8s#8975) unless forced.
     command = [helm, "upgrade", "--install", RELEASE, str(chart), "--namespace", NAMESPACE,
-               "--create-namespace", "--values", str(values), "--timeout", "20m"]
+               "--create-namespace", "--values", str(values), "--timeout", "20m",
+               "--force-conflicts"]
     for extra in extra_values:
         command += ["--values", str(extra)]
     return command
@@ -260,6 +277,9 @@ def build_plan(env: dict[str, str], kubectl: str, helm: str,
                                create_cluster_command(tool)))
     plan.steps.append(Step(f"install the ECK operator {OPERATOR_VERSION} and wait for it",
                            helm_install_operator(helm)))
+    apply_cnpg, wait_cnpg = install_cnpg_commands(kubectl)
+    plan.steps.append(Step(f"install the CloudNativePG operator {CNPG_VERSION}", apply_cnpg))
+    plan.steps.append(Step("wait for the CloudNativePG operator", wait_cnpg))
     plan.steps.append(Step("vendor the subcharts (registries, else the local chart cache)",
                            [sys.executable, "-m", "lastack", "deps"]))
     plan.steps.append(Step("install la-stack with values/demo.yaml",
@@ -308,6 +328,9 @@ def up(plan: Plan, env: dict[str, str], kubectl: str, helm: str,
     if foreign:
         progress("the ECK CRDs are already installed by something else: keeping them")
     run_command(helm_install_operator(helm, install_crds=not foreign), env)
+    progress(f"installing the CloudNativePG operator {CNPG_VERSION} in {CNPG_NAMESPACE}")
+    for command in install_cnpg_commands(kubectl):
+        run_command(command, env)
     try:
         for line in chartdeps.vendor(Path(helm), offline=False):
             progress(line)
@@ -328,9 +351,11 @@ def up(plan: Plan, env: dict[str, str], kubectl: str, helm: str,
         return 0
     wait_until("elasticsearch (ECK)", lambda: elasticsearch_status(cluster), 900)
     wait_until("ralph", rollout_status(cluster, "deployment", "la-stack-ralph"), 600)
-    for kind, name in (("deployment", "la-stack-moodle"), ("deployment", "la-stack-superset")):
-        if cluster.get(kind, name, "-n", NAMESPACE) is not None:
-            wait_until(name.removeprefix("la-stack-"), rollout_status(cluster, kind, name), 1200)
+    if cluster.get("deployment", "la-stack-moodle", "-n", NAMESPACE) is not None:
+        wait_until("moodle", rollout_status(cluster, "deployment", "la-stack-moodle"), 1200)
+    # The Superset operator creates the web server once its lifecycle tasks (migrations,
+    # init, drivers) are done: "not created yet" is progress, not an error.
+    wait_until("superset", rollout_status(cluster, "deployment", SUPERSET_WEB), 1200)
     load_statements(cluster)
     print(run_command([helm, "get", "notes", RELEASE, "-n", NAMESPACE], env).stdout)
     return 0

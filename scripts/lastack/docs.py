@@ -16,13 +16,15 @@ import yaml
 
 from lastack import generated
 from lastack import schema as schema_mod
+from lastack.controlplane_build import ECK_VERSION
 from lastack.paths import CHART_DIR, REPO_ROOT
+from lastack.toolchain import KUBERNETES_VERSION
 
 TEMPLATE_FILE = "README.md.mustache"
 README_FILE = "README.md"
 # The operator release the README tells users to install first; the preflight message in
 # templates/_helpers.tpl names the same version (a test keeps them equal).
-ECK_OPERATOR_VERSION = "3.5.0"
+ECK_OPERATOR_VERSION = ECK_VERSION
 # Defaults longer than this are summarised, so a table row stays readable.
 MAX_DEFAULT = 60
 
@@ -106,6 +108,18 @@ def values_sections(values: dict[str, Any], schema: dict[str, Any]) -> list[dict
     return sections
 
 
+def helm_timeout(values: dict[str, Any]) -> str:
+    """The `--timeout` of the README's commands, for the default values: the chart's
+    `la-stack.helmTimeout` (NOTES prints it for the installed values; a test keeps the two
+    equal). Helm waits for each hook Job up to it: the longest Job deadline (program
+    deadline + 60 s), one minute more, in whole minutes."""
+    deadlines = [values["hooks"]["deadlineSeconds"]]
+    if values["superset"]["enabled"] and values["supersetWiring"]["enabled"]:
+        deadlines.append(values["supersetWiring"]["deadlineSeconds"])
+    longest = max(deadlines) + 60
+    return f"{-(-longest // 60) + 1}m"
+
+
 def context(chart_dir: Path = CHART_DIR) -> dict[str, Any]:
     meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
     parsed = schema_mod.parse_values((chart_dir / "values.yaml").read_text())
@@ -120,6 +134,8 @@ def context(chart_dir: Path = CHART_DIR) -> dict[str, Any]:
         "kubeVersion": str(meta.get("kubeVersion", "")),
         "description": " ".join(str(meta.get("description", "")).split()),
         "dependencies": deps, "eckOperatorVersion": ECK_OPERATOR_VERSION,
+        "testedKubernetesVersion": KUBERNETES_VERSION,
+        "helmTimeout": helm_timeout(parsed.values),
         "sections": values_sections(parsed.values, schema),
     }
 

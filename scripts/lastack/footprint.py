@@ -3,7 +3,10 @@
 Long-running workloads count towards the totals (replicas x containers). Hook Jobs and
 test Pods run briefly and one at a time, so they are listed apart and not added up.
 The Elasticsearch resource is read like ECK reads it: its node sets' Pod templates, and
-ECK's default of 2Gi memory when a node set sets none.
+ECK's default of 2Gi memory when a node set sets none. The `Superset` resource counts its
+components (web server, Celery worker, beat, …: replicas x the component's container, else
+the shared one) and lists its lifecycle tasks apart; a CloudNativePG `Cluster` counts
+`instances` x its resources and storage.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from lastack.render import render_chart
 ECK_DEFAULT_MEMORY = Decimal(2 * 1024**3)
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet"}
 TRANSIENT = {"Job", "CronJob", "Pod"}
+OPERATED = {"Elasticsearch", "Superset", "Cluster"}
+# Components of a `Superset` resource (presence = enabled) and their default replicas.
+SUPERSET_COMPONENTS = ("webServer", "celeryWorker", "celeryBeat", "celeryFlower",
+                       "websocketServer", "mcpServer")
 _BINARY = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
 _DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "m": Decimal("0.001")}
 
@@ -70,6 +77,8 @@ def component_of(obj: dict) -> str:
     labels = obj["metadata"].get("labels") or {}
     if obj["kind"] == "Elasticsearch":
         return "elasticsearch"
+    if obj["kind"] == "Superset":
+        return "superset"
     return (labels.get("app.kubernetes.io/component") if labels.get(
         "app.kubernetes.io/part-of") == "la-stack" else None) or labels.get(
         "app.kubernetes.io/name") or obj["metadata"]["name"]
@@ -86,14 +95,20 @@ def usage_by_component(objects: list[dict]) -> tuple[dict[str, Usage], dict[str,
     transient: dict[str, Usage] = defaultdict(Usage)
     for obj in objects:
         kind, name = obj["kind"], obj["metadata"]["name"]
-        target = steady if kind in WORKLOADS | {"Elasticsearch", "PersistentVolumeClaim"} \
+        target = steady if kind in WORKLOADS | OPERATED | {"PersistentVolumeClaim"} \
             else transient if kind in TRANSIENT else None
         if target is None:
             continue
         usage = target[component_of(obj)]
         usage.objects.append(f"{kind}/{name}")
         spec = obj["spec"]
-        if kind == "Elasticsearch":
+        if kind == "Superset":
+            add_superset(usage, transient[f"{component_of(obj)}-lifecycle"], spec, name)
+        elif kind == "Cluster":
+            instances = spec.get("instances", 1)
+            usage.add_containers([{"resources": spec.get("resources") or {}}], instances)
+            usage.storage += quantity((spec.get("storage") or {}).get("size")) * instances
+        elif kind == "Elasticsearch":
             for node_set in spec["nodeSets"]:
                 count = node_set.get("count", 1)
                 pod = (node_set.get("podTemplate") or {}).get("spec") or {}
@@ -112,6 +127,26 @@ def usage_by_component(objects: list[dict]) -> tuple[dict[str, Usage], dict[str,
             usage.add_containers(template["spec"]["containers"], replicas)
             usage.storage += claim_storage(spec.get("volumeClaimTemplates") or [], replicas)
     return dict(steady), dict(transient)
+
+
+def _container(template: dict | None) -> dict:
+    return ((template or {}).get("container")) or {}
+
+
+def add_superset(steady: Usage, lifecycle: Usage, spec: dict, name: str) -> None:
+    """A component's resources are its own container's, else the shared podTemplate's."""
+    shared = _container(spec.get("podTemplate")).get("resources")
+    for component in SUPERSET_COMPONENTS:
+        if component not in spec:
+            continue
+        settings = spec[component] or {}
+        resources = _container(settings.get("podTemplate")).get("resources") or shared or {}
+        steady.add_containers([{"resources": resources}], settings.get("replicas", 1))
+    tasks = spec.get("lifecycle") or {}
+    if not tasks.get("disabled"):
+        lifecycle.objects.append(f"Superset/{name} lifecycle tasks")
+        resources = _container(tasks.get("podTemplate")).get("resources") or shared or {}
+        lifecycle.add_containers([{"resources": resources}], 1)
 
 
 def total(usages: Iterable[Usage]) -> Usage:

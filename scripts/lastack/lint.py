@@ -15,10 +15,13 @@ from pathlib import Path
 from lastack import chartdeps
 from lastack.paths import CHART_DIR, REPO_ROOT, TOOLS_BIN, TOOLS_DIR
 from lastack.render import effective_chart_dir
-from lastack.toolchain import ACTIONLINT, CHART_TESTING, HELMS, require
+from lastack.toolchain import ACTIONLINT, CHART_TESTING, HELMS, KUBERNETES_VERSION, require
 
 # `helm lint` has no --api-versions: the ECK preflight is exercised by the render tier instead.
-LINT_SET = ("--set", "preflight.requireEckApi=false")
+# Helm 3 built from its module assumes Kubernetes 1.20 for `.Capabilities`, below the chart's
+# kubeVersion floor, so both Helms are told the version the project targets.
+LINT_SET = ("--set", "preflight.requireEckApi=false", "--set", "preflight.requireCnpgApi=false",
+            "--kube-version", KUBERNETES_VERSION)
 YAML_PATHS = ("ct.yaml", "values", "charts/la-stack/values.yaml", "charts/la-stack/ci",
               "charts/la-stack/Chart.yaml", ".github", "argocd/bootstrap",
               "argocd/argocd-cm-health.yaml", "argocd/la-stack-apps/Chart.yaml",

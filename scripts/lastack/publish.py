@@ -29,6 +29,7 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -83,6 +84,13 @@ def _packaging_source(chart_dir: Path, absent: list[chartdeps.Dependency], workd
         meta.setdefault("annotations", {})[PARTIAL_ANNOTATION] = missing
         (tmp / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     stamp = source_date_epoch(chart_dir)
+    lock = tmp / "Chart.lock"
+    if lock.exists():
+        # Helm dates Chart.lock in the archive by its `generated` field, not the file time.
+        doc = yaml.safe_load(lock.read_text())
+        doc["generated"] = datetime.fromtimestamp(stamp, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S.000000000Z")
+        lock.write_text(yaml.safe_dump(doc, sort_keys=True, default_flow_style=False))
     for path in (tmp, *tmp.rglob("*")):
         os.utime(path, (stamp, stamp), follow_symlinks=False)
     return tmp

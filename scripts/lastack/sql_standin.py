@@ -111,12 +111,12 @@ def stored_documents(request: Any, index: str) -> list[dict[str, Any]]:
 
 def point_superset_at_copy(
     request: Any, index: str, database_file: Path, superset_url: str,
-    admin: tuple[str, str], database_name: str = "Learning analytics",
+    admin: tuple[str, str], database_name: str = "Learning analytics", table: str = "",
 ) -> list[dict[str, Any]]:
-    """Copy `index` into `database_file` (table named after the index) and point Superset's
-    `database_name` at it; return the copied documents."""
+    """Copy `index` into `database_file` (as `table`, the one the datasets read; default: the
+    index's name) and point Superset's `database_name` at it; return the copied documents."""
     documents = stored_documents(request, index)
-    write(database_file, index, documents)
+    write(database_file, table or index, documents)
     wiring = import_hook("superset_wiring")  # its REST client, with login and CSRF handling
     api = wiring.SupersetApi(superset_url, wiring.Deadline(60))
     api.login(*admin, "the local Superset")

@@ -1,9 +1,11 @@
-"""Synthetic xAPI statements shaped like Moodle's logstore_xapi output.
+"""Synthetic xAPI statements shaped like the output of Moodle's logstore_xapi v5.1.0.
 
-Learners are identified by account {homePage, name}; activities sit under their course in
-`context.contextActivities.parent`; the site and the "Moodle" source are the grouping and
-category; `context.platform` is "Moodle". Everything is drawn from a seeded random generator
-with a fixed start date, so the same arguments always give the same statements (ids too).
+Learners are identified by account {homePage, name}; activities sit under their section and
+course in `context.contextActivities.parent` (innermost first, the course last, of the cmi5
+course type); the site is the category; `context.platform` is "Moodle"; the info extension
+names the Moodle event and the plugin's transformer, as the plugin's own tests expect.
+Everything is drawn from a seeded random generator with a fixed start date, so the same
+arguments always give the same statements (ids too).
 
     python -m lastack xapi --count 100 --seed 7 [--days 30] [--format jsonl|array]
 """
@@ -21,34 +23,48 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 SITE = "https://moodle.la-stack.invalid"
-MOODLE_RELEASE = "4.5.1"
-PLUGIN_RELEASE = "v5.0.1"
+SITE_NAME = "la-stack demo site"
+MOODLE_RELEASE = "5.0.4 (Build: 20251013)"
+PLUGIN_RELEASE = "v5.1.0"
 DEFAULT_START = datetime(2026, 9, 1, tzinfo=UTC)
 INFO_EXTENSION = "http://lrs.learninglocker.net/define/extensions/info"
-EXTERNAL_ID = "https://w3id.org/learning-analytics/learning-management-system/external-id"
-MODULE_TYPE = "https://moodle.org/xapi/extensions/module_type"
+CHOICE_RESPONSE = "http://learninglocker.net/xapi/cmi/choice/response"
+TRANSFORMER = "\\src\\transformer\\events\\"
 
+# What logstore_xapi v5.1.0 sends for the events below (its tests' expected statements).
 VERBS = {
     "viewed": "http://id.tincanapi.com/verb/viewed",
-    "launched": "http://adlnet.gov/expapi/verbs/launched",
-    "attempted": "http://adlnet.gov/expapi/verbs/attempted",
+    "started": "http://activitystrea.ms/schema/1.0/start",
     "answered": "http://adlnet.gov/expapi/verbs/answered",
     "completed": "http://adlnet.gov/expapi/verbs/completed",
+    "launched": "http://adlnet.gov/expapi/verbs/launched",
     "submitted": "http://activitystrea.ms/schema/1.0/submit",
-    "registered": "http://adlnet.gov/expapi/verbs/registered",
-    "loggedin": "https://brindlewaye.com/xAPITerms/verbs/loggedin/",
+    "enrolled": "https://xapi.edlm/profiles/edlm-lms/concepts/verbs/enrolled",
+    "loggedin": "https://xapi.edlm/profiles/edlm-lms/concepts/verbs/login",
 }
+# verb.display as the plugin writes it.
+DISPLAY = {"viewed": "Viewed", "started": "Started", "answered": "Answered",
+           "completed": "Completed", "launched": "Launched", "submitted": "Submitted",
+           "enrolled": "Enrolled", "loggedin": "Logged In"}
+EDLM = "https://xapi.edlm/profiles/edlm-lms/concepts/activity-types/"
 TYPES = {
     "site": "http://id.tincanapi.com/activitytype/lms",
-    "source": "http://id.tincanapi.com/activitytype/source",
-    "course": "http://id.tincanapi.com/activitytype/lms/course",
-    "module": "http://id.tincanapi.com/activitytype/lms/module",
+    "section": "http://id.tincanapi.com/activitytype/section",
+    "course": "https://w3id.org/xapi/cmi5/activitytype/course",
     "quiz": "http://adlnet.gov/expapi/activities/assessment",
     "attempt": "http://adlnet.gov/expapi/activities/attempt",
-    "question": "http://adlnet.gov/expapi/activities/question",
+    "question": "http://adlnet.gov/expapi/activities/cmi.interaction",
+    "page": "https://w3id.org/xapi/acrossx/activities/page",
+    "resource": "http://id.tincanapi.com/activitytype/resource",
+    "url": "http://adlnet.gov/expapi/activities/link",
+    "forum": EDLM + "forum",
+    "assign": EDLM + "assignment",
+    "submission": EDLM + "submission",
     "scorm": "http://adlnet.gov/expapi/activities/module",
+    "sco": EDLM + "scorm-content-object",
+    "book": "http://id.tincanapi.com/activitytype/book",
 }
-MODULE_KINDS = ("page", "resource", "url", "forum", "quiz", "assign", "scorm", "h5pactivity")
+MODULE_KINDS = ("page", "resource", "url", "forum", "quiz", "assign", "scorm", "book")
 TOPICS = (
     "Statistics", "Algebra", "Chemistry", "Biology", "History", "Literature", "Economics",
     "Physics", "Geography", "Philosophy", "Programming", "Music",
@@ -59,7 +75,7 @@ LAST_NAMES = ("Martin", "Okafor", "Dubois", "Nakamura", "Silva", "Novak", "Hadda
 SCENARIOS = (
     ("course_viewed", 24),
     ("module_viewed", 30),
-    ("quiz_attempted", 7),
+    ("quiz_started", 7),
     ("question_answered", 16),
     ("quiz_completed", 6),
     ("scorm_launched", 4),
@@ -68,17 +84,22 @@ SCENARIOS = (
     ("user_enrolled", 2),
     ("course_completed", 1),
 )
-EVENT_NAMES = {
-    "course_viewed": "\\core\\event\\course_viewed",
-    "module_viewed": "\\mod_{kind}\\event\\course_module_viewed",
-    "quiz_attempted": "\\mod_quiz\\event\\attempt_started",
-    "question_answered": "\\mod_quiz\\event\\attempt_submitted",
-    "quiz_completed": "\\mod_quiz\\event\\attempt_submitted",
-    "scorm_launched": "\\mod_scorm\\event\\sco_launched",
-    "assignment_submitted": "\\mod_assign\\event\\assessable_submitted",
-    "user_loggedin": "\\core\\event\\user_loggedin",
-    "user_enrolled": "\\core\\event\\user_enrolment_created",
-    "course_completed": "\\core\\event\\course_completed",
+# scenario: (Moodle event, the plugin's transformer that handles it)
+EVENTS = {
+    "course_viewed": ("\\core\\event\\course_viewed", "core\\course_viewed"),
+    "module_viewed": ("\\mod_{kind}\\event\\course_module_viewed", "all\\course_module_viewed"),
+    "quiz_started": ("\\mod_quiz\\event\\attempt_started", "mod_quiz\\attempt_started"),
+    "question_answered": ("\\mod_quiz\\event\\attempt_submitted",
+                          "mod_quiz\\attempt_submitted\\handler"),
+    "quiz_completed": ("\\mod_quiz\\event\\attempt_submitted",
+                       "mod_quiz\\attempt_submitted\\handler"),
+    "scorm_launched": ("\\mod_scorm\\event\\sco_launched", "mod_scorm\\sco_launched"),
+    "assignment_submitted": ("\\mod_assign\\event\\assessable_submitted",
+                             "mod_assign\\assignment_submitted"),
+    "user_loggedin": ("\\core\\event\\user_loggedin", "core\\user_loggedin"),
+    "user_enrolled": ("\\core\\event\\user_enrolment_created",
+                      "core\\user_enrolment_created"),
+    "course_completed": ("\\core\\event\\course_completed", "core\\course_completed"),
 }
 
 
@@ -87,6 +108,7 @@ class Module:
     cmid: int
     kind: str
     name: str
+    section: int
 
 
 @dataclass(frozen=True)
@@ -100,15 +122,14 @@ def _lang(text: str) -> dict[str, str]:
     return {"en": text}
 
 
-def _activity(iri: str, type_key: str, name: str, extensions: dict[str, Any] | None = None) -> dict:
-    definition: dict[str, Any] = {"type": TYPES[type_key], "name": _lang(name)}
-    if extensions:
-        definition["extensions"] = extensions
-    return {"objectType": "Activity", "id": iri, "definition": definition}
+def _activity(iri: str, type_key: str, name: str) -> dict[str, Any]:
+    return {"objectType": "Activity", "id": iri,
+            "definition": {"type": TYPES[type_key], "name": _lang(name)}}
 
 
 class MoodleLog:
-    """A fictional Moodle site whose users produce statements on demand."""
+    """A fictional Moodle 5.0 site whose users produce statements on demand, shaped as
+    logstore_xapi v5.1.0 sends them."""
 
     def __init__(self, seed: int, learners: int = 200, courses: int = 12) -> None:
         self.rng = random.Random(seed)
@@ -117,11 +138,7 @@ class MoodleLog:
 
     def _learner(self, userid: int) -> dict[str, Any]:
         name = f"{self.rng.choice(FIRST_NAMES)} {self.rng.choice(LAST_NAMES)}"
-        return {
-            "objectType": "Agent",
-            "name": name,
-            "account": {"homePage": SITE, "name": str(userid)},
-        }
+        return {"name": name, "account": {"homePage": SITE, "name": str(userid)}}
 
     def _course(self, courseid: int) -> Course:
         topic = TOPICS[(courseid - 2) % len(TOPICS)]
@@ -129,7 +146,7 @@ class MoodleLog:
         for n in range(self.rng.randint(6, 10)):
             kind = MODULE_KINDS[(courseid + n) % len(MODULE_KINDS)]
             cmid = courseid * 100 + n
-            modules.append(Module(cmid, kind, f"{topic}: {kind} {n + 1}"))
+            modules.append(Module(cmid, kind, f"{topic}: {kind} {n + 1}", courseid * 10 + n // 3))
         return Course(courseid, f"Introduction to {topic}", tuple(modules))
 
     # --- building blocks ------------------------------------------------------------------
@@ -138,42 +155,44 @@ class MoodleLog:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def course_activity(self, course: Course) -> dict[str, Any]:
-        return _activity(
-            f"{SITE}/course/view.php?id={course.courseid}",
-            "course",
-            course.name,
-            {EXTERNAL_ID: str(course.courseid)},
-        )
+        return _activity(f"{SITE}/course/view.php?id={course.courseid}", "course", course.name)
+
+    def section_activity(self, course: Course, module: Module) -> dict[str, Any]:
+        number = module.section % 10
+        return _activity(f"{SITE}/course/section.php?id={module.section}", "section",
+                         f"{course.name} Section {number}")
 
     def module_activity(self, module: Module) -> dict[str, Any]:
-        type_key = {"quiz": "quiz", "scorm": "scorm"}.get(module.kind, "module")
-        return _activity(
-            f"{SITE}/mod/{module.kind}/view.php?id={module.cmid}",
-            type_key,
-            module.name,
-            {EXTERNAL_ID: str(module.cmid), MODULE_TYPE: module.kind},
-        )
+        return _activity(f"{SITE}/mod/{module.kind}/view.php?id={module.cmid}", module.kind,
+                         module.name)
 
-    def context(self, event: str, parents: list[dict[str, Any]]) -> dict[str, Any]:
-        activities: dict[str, Any] = {
-            "grouping": [_activity(SITE, "site", "la-stack demo site")],
-            "category": [_activity("http://moodle.org", "source", "Moodle")],
-        }
+    def in_course(self, course: Course, module: Module) -> list[dict[str, Any]]:
+        """A module's parents, innermost first: its section, then its course."""
+        return [self.section_activity(course, module), self.course_activity(course)]
+
+    def context(self, scenario: str, parents: list[dict[str, Any]], kind: str = "",
+                in_site: bool = True) -> dict[str, Any]:
+        event, handler = EVENTS[scenario]
+        activities: dict[str, Any] = {}
+        if in_site:
+            activities["category"] = [_activity(SITE, "site", SITE_NAME)]
         if parents:
             activities["parent"] = parents
-        return {
+        context: dict[str, Any] = {
             "platform": "Moodle",
             "language": "en",
-            "contextActivities": activities,
             "extensions": {
                 INFO_EXTENSION: {
                     "http://moodle.org": MOODLE_RELEASE,
                     "https://github.com/xAPI-vle/moodle-logstore_xapi": PLUGIN_RELEASE,
-                    "event_name": event,
-                    "event_function": event.rsplit("\\", 1)[-1],
+                    "event_name": event.format(kind=kind),
+                    "event_function": TRANSFORMER + handler,
                 }
             },
         }
+        if activities:
+            context["contextActivities"] = activities
+        return context
 
     def pick_module(self, course: Course, kinds: tuple[str, ...]) -> Module:
         matching = [m for m in course.modules if m.kind in kinds]
@@ -186,34 +205,41 @@ class MoodleLog:
         scenario = self.rng.choices(names, weights)[0]
         learner = self.rng.choice(self.learners)
         course = self.rng.choice(self.courses)
-        verb, obj, parents, result, event = self._scenario(scenario, course)
+        verb, obj, context, result = self._scenario(scenario, course)
         statement: dict[str, Any] = {
             "id": self.uuid(),
             "actor": learner,
-            "verb": {"id": VERBS[verb], "display": _lang(verb)},
+            "verb": {"id": VERBS[verb], "display": _lang(DISPLAY[verb])},
             "object": obj,
-            "timestamp": timestamp.isoformat(timespec="seconds"),
-            "context": self.context(event, parents),
+            "timestamp": timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "context": context,
         }
         if result:
             statement["result"] = result
         return statement
 
-    def _scenario(self, scenario: str, course: Course) -> tuple[str, dict, list, dict, str]:
+    def _scenario(self, scenario: str, course: Course) -> tuple[str, dict, dict, dict]:
         rng = self.rng
-        event = EVENT_NAMES[scenario]
         course_activity = self.course_activity(course)
-        if scenario == "course_viewed":
-            return "viewed", course_activity, [], {}, event
+        if scenario in ("course_viewed", "user_enrolled", "course_completed"):
+            verb = {"course_viewed": "viewed", "user_enrolled": "enrolled",
+                    "course_completed": "completed"}[scenario]
+            return verb, course_activity, self.context(scenario, []), {}
+        if scenario == "user_loggedin":
+            site = _activity(SITE, "site", SITE_NAME)
+            return "loggedin", site, self.context(scenario, [], in_site=False), {}
         if scenario == "module_viewed":
             module = rng.choice(course.modules)
-            event = event.format(kind=module.kind)
-            return "viewed", self.module_activity(module), [course_activity], {}, event
-        if scenario in ("quiz_attempted", "quiz_completed", "question_answered"):
+            context = self.context(scenario, self.in_course(course, module), module.kind)
+            return "viewed", self.module_activity(module), context, {}
+        if scenario in ("quiz_started", "quiz_completed", "question_answered"):
             quiz = self.pick_module(course, ("quiz",))
             quiz_activity = self.module_activity(quiz)
-            if scenario == "quiz_attempted":
-                return "attempted", quiz_activity, [course_activity], {}, event
+            attempt = _activity(f"{SITE}/mod/quiz/attempt.php?attempt={rng.randint(1, 99999)}"
+                                f"&cmid={quiz.cmid}", "attempt", f"{quiz.name} Attempt 1")
+            parents = [quiz_activity, *self.in_course(course, quiz)]
+            if scenario == "quiz_started":
+                return "started", attempt, self.context(scenario, parents), {}
             if scenario == "quiz_completed":
                 raw = rng.randint(0, 20)
                 result = {
@@ -222,24 +248,22 @@ class MoodleLog:
                     "completion": True,
                     "duration": f"PT{rng.randint(3, 55)}M{rng.randint(0, 59)}S",
                 }
-                return "completed", quiz_activity, [course_activity], result, event
-            return "answered", *self._question(quiz, course_activity, quiz_activity), event
+                return "completed", attempt, self.context(scenario, parents), result
+            question, result = self._question(quiz)
+            return "answered", question, self.context(scenario, [attempt, *parents]), result
         if scenario == "scorm_launched":
             module = self.pick_module(course, ("scorm",))
-            return "launched", self.module_activity(module), [course_activity], {}, event
-        if scenario == "assignment_submitted":
-            module = self.pick_module(course, ("assign",))
-            result = {"completion": True, "response": f"submission-{rng.randint(1, 99999)}.pdf"}
-            return "submitted", self.module_activity(module), [course_activity], result, event
-        if scenario == "user_loggedin":
-            return "loggedin", _activity(SITE, "site", "la-stack demo site"), [], {}, event
-        if scenario == "user_enrolled":
-            return "registered", course_activity, [], {}, event
-        return "completed", course_activity, [], {"completion": True}, event
+            sco = _activity(f"{SITE}/mod/scorm/view.php?id={module.cmid}#sco", "sco",
+                            f"{module.name} Content")
+            parents = [self.module_activity(module), *self.in_course(course, module)]
+            return "launched", sco, self.context(scenario, parents), {}
+        module = self.pick_module(course, ("assign",))  # assignment_submitted
+        submission = _activity(f"{SITE}/mod/assign/view.php?id={module.cmid}#submission",
+                               "submission", f"{module.name} Submission")
+        parents = [self.module_activity(module), *self.in_course(course, module)]
+        return "submitted", submission, self.context(scenario, parents), {}
 
-    def _question(
-        self, quiz: Module, course_activity: dict, quiz_activity: dict
-    ) -> tuple[dict, list, dict]:
+    def _question(self, quiz: Module) -> tuple[dict, dict]:
         rng = self.rng
         number = rng.randint(1, 8)
         choices = [{"id": c, "description": _lang(f"Answer {c.upper()}")} for c in "abcd"]
@@ -247,18 +271,16 @@ class MoodleLog:
         given = correct if rng.random() < 0.6 else rng.choice("abcd")
         question = _activity(
             f"{SITE}/question/question.php?cmid={quiz.cmid}&id={quiz.cmid * 10 + number}",
-            "question",
-            f"{quiz.name}, question {number}",
-            {EXTERNAL_ID: str(quiz.cmid * 10 + number)},
-        )
+            "question", f"{quiz.name}, question {number}")
         question["definition"].update(
             interactionType="choice",
             correctResponsesPattern=[correct],
             choices=choices,
             description=_lang(f"Question {number} of {quiz.name}"),
         )
-        result = {"response": given, "success": given == correct, "completion": True}
-        return question, [quiz_activity, course_activity], result
+        result = {"response": given, "success": given == correct, "completion": True,
+                  "extensions": {CHOICE_RESPONSE: f"Answer {given.upper()}"}}
+        return question, result
 
 
 def iter_statements(

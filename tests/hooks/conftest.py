@@ -4,12 +4,17 @@ One Elasticsearch and one Ralph per session. The session is provisioned the way 
 provisions a release: the secrets hook runs first (against the Kubernetes stand-in), its
 Secrets become Elasticsearch's file-realm users, the index bootstrap hook runs with the
 bootstrap user, and Ralph starts with the env and auth.json the secrets hook derived.
+Superset's backing services are one PostgreSQL (its metastore, reached through a Secret
+shaped like CloudNativePG's `<cluster>-app`) and one Valkey/Redis whose password is the
+`REDIS_PASSWORD` the secrets hook generated.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
+import string
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,13 +24,16 @@ from typing import Any
 
 import pytest
 
-from lastack.services import elasticsearch, ralph
-from lastack.services.hookfiles import TEMPLATE_FILE, import_hook, run_hook
+from lastack.services import elasticsearch, postgresql, ralph, valkey
+from lastack.services.hookfiles import TEMPLATE_FILE, bootstrap_config, import_hook, run_hook
 from lastack.services.processes import ServiceError, free_port
 from tests.hooks.kube_standin import TOKEN, KubeStandIn
 
 # A user-provided password full of URL-reserved characters, on purpose.
 WRITER_PASSWORD = "r@lph:p/ss%w?rd#1&+= x"
+# The chart's helm-test index (its default values), and a write alias rolled over in tests.
+TEST_INDEX = bootstrap_config()["testIndex"]
+ROLLED_ALIAS = "statements_rolled"
 
 
 def hook_module(name: str) -> ModuleType:
@@ -76,7 +84,12 @@ def services_skip_reason() -> str | None:
 def stack_config(es_url: str) -> dict[str, Any]:
     """The secrets hook config for the session, shaped as the chart renders it."""
     return {
-        "labels": {"app.kubernetes.io/part-of": "la-stack", "app.kubernetes.io/instance": "t"},
+        "labels": {"app.kubernetes.io/part-of": "la-stack",
+                   "app.kubernetes.io/managed-by": "la-stack-secrets-hook",
+                   "la-stack.io/release": "t"},
+        "annotations": {"argocd.argoproj.io/compare-options": "IgnoreExtraneous",
+                        "argocd.argoproj.io/sync-options": "Prune=false"},
+        "staleLabels": ["app.kubernetes.io/instance"],
         "esUsers": [
             {"secret": "t-es-ralph", "username": "la-stack-ralph",
              "roles": ["la_stack_statements_writer"], "existingSecret": "my-ralph-es"},
@@ -94,9 +107,22 @@ def stack_config(es_url: str) -> dict[str, Any]:
             {"secret": "t-lrs-dashboards", "username": "dashboards",
              "scopes": ["statements/read"],
              "agent": {"mbox": "mailto:dashboards@la-stack.example.org"}, "existingSecret": ""},
+            # Accounts whose statements Ralph stores elsewhere (auth.json `target`): the
+            # chart's helm-test account, and one writing to an alias of its own.
+            {"secret": "t-lrs-helm-test", "username": "helm-test",
+             "scopes": ["statements/write", "statements/read/mine"],
+             "agent": {"mbox": "mailto:helm-test@la-stack.example.org"}, "existingSecret": "",
+             "target": TEST_INDEX},
+            {"secret": "t-lrs-rolled", "username": "rolled",
+             "scopes": ["statements/write", "statements/read/mine"],
+             "agent": {"mbox": "mailto:rolled@la-stack.example.org"}, "existingSecret": "",
+             "target": ROLLED_ALIAS},
         ],
         "generic": [
-            {"secret": "t-superset", "keys": {"secret-key": 64, "admin-password": 24},
+            # The keys and lengths the chart asks for (templates/_helpers.tpl).
+            {"secret": "t-superset",
+             "keys": {"SUPERSET_SECRET_KEY": 64, "LA_STACK_ADMIN_PASSWORD": 24,
+                      "REDIS_PASSWORD": 32},
              "existingSecret": ""},
         ],
         "ralph": {"envSecret": "t-ralph-env", "authSecret": "t-ralph-auth",
@@ -120,14 +146,19 @@ class EsStack:
         data = self.secret(name)
         return data["username"], data["password"]
 
-    def bootstrap_env(self, **overrides: str) -> dict[str, str]:
-        """es_bootstrap's environment as the chart sets it (bootstrap user, ECK-like CA)."""
+    def bootstrap_env(self, config: dict[str, Any] | None = None,
+                      **overrides: str) -> dict[str, str]:
+        """es_bootstrap's environment as the chart sets it (bootstrap user, ECK-like CA,
+        the config the chart renders from its defaults unless `config` is given)."""
         username, password = self.login("t-es-bootstrap")
+        config_file = self.workdir / f"es-bootstrap-{len(list(self.workdir.iterdir()))}.json"
+        config_file.write_text(json.dumps(config or bootstrap_config()))
         env = {
             "ES_URL": self.es.url,
             "ES_USERNAME": username,
             "ES_PASSWORD": password,
             "ES_CA_FILE": str(self.es.ca_file),
+            "CONFIG_FILE": str(config_file),
             "TEMPLATE_FILE": str(TEMPLATE_FILE),
             "DEADLINE_SECONDS": "60",
         }
@@ -193,3 +224,53 @@ def ralph_python() -> str:
     except ServiceError as error:
         pytest.skip(f"Ralph's venv could not be installed: {error}")
     return str(ralph.PYTHON)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgresql.PostgresServer]:
+    try:
+        postgresql.find_binaries()
+    except ServiceError as error:
+        pytest.skip(f"Superset's metastore needs PostgreSQL 15: {error}")
+    with postgresql.PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def valkey_server(es_stack: EsStack) -> Iterator[valkey.ValkeyServer]:
+    """Valkey/Redis with the password the secrets hook generated for Superset."""
+    try:
+        valkey.find_binaries()
+    except ServiceError as error:
+        pytest.skip(f"Superset's cache needs a Valkey or Redis server: {error}")
+    password = es_stack.secret("t-superset")["REDIS_PASSWORD"]
+    with valkey.ValkeyServer(password=password) as server:
+        yield server
+
+
+def cnpg_app_secret(cluster: str, namespace: str, dbname: str, username: str, password: str,
+                    host: str | None = None, port: int = 5432) -> dict[str, str]:  # fmt: skip
+    """The data of the `<cluster>-app` Secret CloudNativePG generates, key for key.
+
+    CloudNativePG points every key at the `<cluster>-rw` Service; that name resolves only
+    in a cluster, so `host`/`port` (a loopback server) replace the Service's host and port
+    where given, and nothing else changes shape."""
+    short = host or f"{cluster}-rw"
+    qualified = host or f"{cluster}-rw.{namespace}"
+    return {
+        "username": username,
+        "password": password,
+        "host": short,
+        "port": str(port),
+        "dbname": dbname,
+        "uri": f"postgresql://{username}:{password}@{qualified}:{port}/{dbname}",
+        "jdbc-uri": f"jdbc:postgresql://{qualified}:{port}/{dbname}"
+                    f"?password={password}&user={username}",
+        "pgpass": f"{short}:{port}:{dbname}:{username}:{password}\n",
+    }
+
+
+def cnpg_password() -> str:
+    """A password of CloudNativePG's alphabet (letters and digits, 64 of them)."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(64))

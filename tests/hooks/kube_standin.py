@@ -1,4 +1,5 @@
-"""A stand-in for the Kubernetes API's Secret endpoints, served on loopback for the hooks tier.
+"""A stand-in for the Kubernetes API's Secret endpoints and Deployment patches, served on
+loopback for the hooks tier.
 
 It stands in until the live tier provides a real kube-apiserver. It models only what the
 secrets hook relies on, with the API server's semantics:
@@ -7,7 +8,12 @@ secrets hook relies on, with the API server's semantics:
 - POST /api/v1/namespaces/<ns>/secrets: 201 Created, or 409 AlreadyExists;
 - PUT .../secrets/<name>: 200, 404 when absent, 409 Conflict when metadata.resourceVersion
   is not the current one (optimistic concurrency), resourceVersion bumped on every write;
-- LIST (GET on the collection) and DELETE/PATCH answer 403, as the hook's Role would;
+- LIST (GET on the collection) and DELETE/PATCH of Secrets answer 403, as the hook's Role
+  would;
+- PATCH /apis/apps/v1/namespaces/<ns>/deployments/<name> with a JSON merge patch
+  (RFC 7386, `application/merge-patch+json`; 415 for another type): 200 with the patched
+  object, 404 when absent, generation bumped when the spec changes, as the controller
+  sees it;
 - test hooks: `forbid` (verb, name) pairs answer 403; `race_create` inserts another writer's
   object just before a POST (which then gets 409); `race_update` bumps the resourceVersion
   just before a PUT (which then gets 409); `unavailable` answers 503 a number of times.
@@ -26,6 +32,21 @@ from typing import Any
 
 TOKEN = "stand-in-token"
 _PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets(?:/(?P<name>[^/?]+))?$")
+_DEPLOYMENT = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments/(?P<name>[^/?]+)$")
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge key by key, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
 
 
 def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -43,6 +64,7 @@ class KubeStandIn:
     def __init__(self, namespace: str = "la-stack") -> None:
         self.namespace = namespace
         self.secrets: dict[str, dict[str, Any]] = {}
+        self.deployments: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self.forbid: set[tuple[str, str]] = set()
         self.race_create: dict[str, dict[str, Any]] = {}
@@ -95,6 +117,20 @@ class KubeStandIn:
             self.secrets[name] = body
             return copy.deepcopy(body)
 
+    def put_deployment(self, name: str) -> None:
+        """Store a Deployment as the chart's release would have created it."""
+        with self._lock:
+            self.deployments[name] = {
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": self.namespace, "generation": 1,
+                             "resourceVersion": self._next_version()},
+                "spec": {"template": {"metadata": {"labels": {"app": name}},
+                                      "spec": {"containers": [{"name": "app"}]}}},
+            }
+
+    def pod_template_annotations(self, name: str) -> dict[str, str]:
+        return self.deployments[name]["spec"]["template"]["metadata"].get("annotations", {})
+
     def decoded(self, name: str) -> dict[str, str]:
         data = self.secrets[name].get("data") or {}
         return {k: base64.b64decode(v).decode() for k, v in data.items()}
@@ -135,6 +171,10 @@ class KubeStandIn:
                     standin.unavailable -= 1
                     self._send(503, status_body(503, "ServiceUnavailable", "starting"))
                     return
+                deployment = _DEPLOYMENT.match(self.path)
+                if deployment and deployment["ns"] == standin.namespace:
+                    self._patch_deployment(deployment["name"])
+                    return
                 match = _PATH.match(self.path)
                 if not match or match["ns"] != standin.namespace:
                     self._send(404, status_body(404, "NotFound", f"no route {self.path}"))
@@ -149,6 +189,26 @@ class KubeStandIn:
                 with standin._lock:
                     code, body = getattr(self, f"_{verb}")(name)
                 self._send(code, body)
+
+            def _patch_deployment(self, name: str) -> None:
+                if self.command != "PATCH" or ("patch", name) in standin.forbid:
+                    self._send(403, status_body(403, "Forbidden", "cannot change deployments"))
+                    return
+                if self.headers.get("Content-Type") != MERGE_PATCH:
+                    self._send(415, status_body(415, "UnsupportedMediaType", "merge patch only"))
+                    return
+                with standin._lock:
+                    if name not in standin.deployments:
+                        self._send(404, status_body(
+                            404, "NotFound", f'deployments.apps "{name}" not found'))
+                        return
+                    current = standin.deployments[name]
+                    patched = merge_patch(current, self._body())
+                    if patched["spec"] != current["spec"]:
+                        patched["metadata"]["generation"] = current["metadata"]["generation"] + 1
+                    patched["metadata"]["resourceVersion"] = standin._next_version()
+                    standin.deployments[name] = patched
+                self._send(200, copy.deepcopy(patched))
 
             def _get(self, name: str) -> tuple[int, dict[str, Any]]:
                 if name not in standin.secrets:

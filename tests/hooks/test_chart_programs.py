@@ -14,7 +14,7 @@ import pytest
 
 from lastack.render import find, render_chart
 from lastack.services.hookfiles import run_hook
-from tests.hooks.conftest import assert_one_sentence_failure, kube_env
+from tests.hooks.conftest import TEST_INDEX, assert_one_sentence_failure, kube_env
 
 pytestmark = pytest.mark.hooks
 
@@ -46,13 +46,14 @@ class TestHelmTestProgram:
     """lrs_smoke_test.py, the program `helm test` runs, against the real data path."""
 
     def env(self, es_stack, ralph_server, moodle_login=None, reader_login=None) -> dict:
-        lrs_user, lrs_password = moodle_login or es_stack.login("t-lrs-moodle")
+        # As the chart's test Pod: its own LRS account, whose target is the helm-test index.
+        lrs_user, lrs_password = moodle_login or es_stack.login("t-lrs-helm-test")
         es_user, es_password = reader_login or es_stack.login("t-es-superset")
         return {
             "LRS_URL": f"{ralph_server.url}/xAPI", "LRS_USERNAME": lrs_user,
             "LRS_PASSWORD": lrs_password, "ES_URL": es_stack.es.url,
             "ES_USERNAME": es_user, "ES_PASSWORD": es_password,
-            "ES_CA_FILE": str(es_stack.es.ca_file), "ES_INDEX": "statements",
+            "ES_CA_FILE": str(es_stack.es.ca_file), "ES_INDEX": TEST_INDEX,
             "DEADLINE_SECONDS": "60",
         }
 
@@ -62,9 +63,9 @@ class TestHelmTestProgram:
         assert "Elasticsearch counts the statement once" in result.stdout
 
     def test_should_name_a_rejected_lrs_account(self, es_stack, ralph_server):
-        env = self.env(es_stack, ralph_server, moodle_login=("moodle", "wrong-password"))
+        env = self.env(es_stack, ralph_server, moodle_login=("helm-test", "wrong-password"))
         result = run_hook("lrs_smoke_test", env)
-        assert "Ralph rejected the Moodle LRS account" in assert_one_sentence_failure(result)
+        assert "Ralph rejected the helm-test LRS account" in assert_one_sentence_failure(result)
 
     def test_should_name_a_rejected_reader(self, es_stack, ralph_server):
         env = self.env(es_stack, ralph_server, reader_login=("la-stack-superset", "wrong"))

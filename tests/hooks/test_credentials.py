@@ -22,7 +22,7 @@ from tests.hooks.conftest import TEMPLATE_FILE, hook_module, ralph_python, stack
 pytestmark = pytest.mark.hooks
 credentials = hook_module("credentials")
 hooklib = hook_module("hooklib")
-es_bootstrap = hook_module("es_bootstrap")
+es_api = hook_module("es_api")
 
 RESERVED = "p@ss:w/rd%?#[]&+= é"
 
@@ -127,9 +127,10 @@ def test_the_chart_shaped_config_parses():
     config = credentials.parse_config(stack_config("https://es-es-http.ns.svc:9200"))
     assert [u.source for u in config.es_users] == ["my-ralph-es", "t-es-superset", "t-es-bootstrap"]
     assert config.lrs_accounts[0].scopes == ("statements/write", "statements/read/mine")
-    assert config.generic[0].keys == {"secret-key": 64, "admin-password": 24}
+    assert config.generic[0].keys == {
+        "SUPERSET_SECRET_KEY": 64, "LA_STACK_ADMIN_PASSWORD": 24, "REDIS_PASSWORD": 32}
     assert config.ralph.es_user == "t-es-ralph"
-    minimal = credentials.parse_config({})
+    minimal = credentials.parse_config({"labels": {credentials.OWNER_LABEL: "a-program"}})
     assert minimal.ralph is None and minimal.es_users == ()
 
 
@@ -154,12 +155,16 @@ def broken(path, value):
         (broken(("lrsAccounts", 0, "agent"), {"mbox": "mailto:a@b", "openid": "x:y"}), "exactly"),
         (broken(("lrsAccounts", 1, "agent"), {"mbox": "a@b"}), "mailto:"),
         (broken(("lrsAccounts", 1, "agent"), {"mbox": "mailto:a@la-stack.invalid"}), ".invalid"),
-        (broken(("generic", 0, "keys"), {"secret-key": 4}), "generic[0].keys.secret-key"),
+        (broken(("generic", 0, "keys"), {"REDIS_PASSWORD": 4}), "generic[0].keys.REDIS_PASSWORD"),
         (broken(("ralph", "esUser"), "nope"), "ralph.esUser"),
         (broken(("ralph", "esUrl"), "https://u:p@es:9200"), "must not carry credentials"),
         (broken(("ralph", "esUrl"), "es:9200"), "not an http(s) URL"),
         (broken(("generic", 0, "secret"), "t-es-superset"), "used by two entries"),
         (broken(("labels",), {"a": 1}), "labels"),
+        (broken(("labels",), {"a": "b"}), "app.kubernetes.io/managed-by"),
+        (broken(("staleLabels",), "app.kubernetes.io/instance"), "staleLabels"),
+        (broken(("staleLabels",), ["app.kubernetes.io/part-of"]), "staleLabels"),
+        (broken(("annotations",), {"a": 1}), "annotations"),
         (broken(("ralph", "authSecret"), "t-ralph-env"), "must differ"),
     ],
 )
@@ -234,22 +239,21 @@ def test_deadline_reads_its_environment_variable(monkeypatch):
 
 def test_template_digest_ignores_its_own_stamp():
     template = json.loads(TEMPLATE_FILE.read_text())
-    stamped = es_bootstrap.with_digest(template)
-    digest = stamped["_meta"][es_bootstrap.DIGEST_META_KEY]
-    assert digest == es_bootstrap.template_digest(template) == es_bootstrap.template_digest(stamped)
-    assert es_bootstrap.DIGEST_META_KEY not in template["_meta"]  # the input is not mutated
+    stamped = es_api.with_digest(template)
+    digest = stamped["_meta"][es_api.DIGEST_META_KEY]
+    assert digest == es_api.digest(template) == es_api.digest(stamped)
+    assert es_api.DIGEST_META_KEY not in template["_meta"]  # the input is not mutated
     changed = copy.deepcopy(template)
-    changed["template"]["settings"]["index"]["number_of_shards"] = 2
-    assert es_bootstrap.template_digest(changed) != digest
-    response = {"index_templates": [{"name": "la-stack-statements", "index_template": stamped}]}
-    assert es_bootstrap.stored_digest(response) == digest
-    assert es_bootstrap.stored_digest({"index_templates": []}) is None
+    changed["template"]["mappings"]["dynamic"] = False
+    assert es_api.digest(changed) != digest
+    assert es_api.stored_digest(stamped["_meta"]) == digest
+    assert es_api.stored_digest(None) is None
 
 
 def test_the_template_file_is_the_one_the_chart_ships():
+    """The mappings only: the hook adds the index patterns and the values' settings."""
     template = json.loads(TEMPLATE_FILE.read_text())
-    assert template["index_patterns"] == ["statements*"]
-    assert template["template"]["settings"]["index"]["auto_expand_replicas"] == "0-1"
+    assert "index_patterns" not in template and "settings" not in template["template"]
     properties = template["template"]["mappings"]["properties"]
     assert properties["verb"]["properties"]["id"]["type"] == "keyword"
     assert properties["timestamp"] == {"type": "date"}

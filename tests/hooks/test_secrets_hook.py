@@ -14,7 +14,6 @@ import base64
 import json
 import re
 import string
-import time
 
 import bcrypt
 import pytest
@@ -31,7 +30,9 @@ from tests.hooks.kube_standin import KubeStandIn
 pytestmark = pytest.mark.hooks
 ES_URL = "https://la-stack-es-http.la-stack.svc:9200"
 DIGEST = "la-stack.io/inputs-sha256"
-SOURCES = ("t-es-superset", "t-es-bootstrap", "t-lrs-moodle", "t-lrs-admin", "t-lrs-dashboards")
+LRS_SOURCES = ("t-lrs-moodle", "t-lrs-admin", "t-lrs-dashboards", "t-lrs-helm-test",
+               "t-lrs-rolled")
+SOURCES = ("t-es-superset", "t-es-bootstrap", *LRS_SOURCES)
 
 
 def config(**changes):
@@ -68,7 +69,8 @@ def test_first_run_creates_every_secret_with_the_right_shape(kube, tmp_path):
     assert set(kube.decoded("t-lrs-moodle")) == {"username", "password"}
     generic = kube.decoded("t-superset")
     assert kube.secrets["t-superset"]["type"] == "Opaque"
-    assert (len(generic["secret-key"]), len(generic["admin-password"])) == (64, 24)
+    assert {key: len(value) for key, value in generic.items()} == {
+        "SUPERSET_SECRET_KEY": 64, "LA_STACK_ADMIN_PASSWORD": 24, "REDIS_PASSWORD": 32}
     url_safe = set(string.ascii_letters + string.digits + "-_")
     for name in SOURCES:
         password = kube.decoded(name)["password"]
@@ -82,6 +84,60 @@ def test_first_run_creates_every_secret_with_the_right_shape(kube, tmp_path):
     assert "Secret t-es-ralph: created" in result.stdout
 
 
+def earlier_release_config() -> dict:
+    """The config as versions before the Argo CD fix rendered it: the release's instance
+    label, no Argo CD annotations."""
+    cfg = config()
+    cfg["labels"] = {"app.kubernetes.io/part-of": "la-stack", "app.kubernetes.io/instance": "t",
+                     "app.kubernetes.io/managed-by": "la-stack-secrets-hook"}
+    del cfg["annotations"], cfg["staleLabels"]
+    return cfg
+
+
+class TestArgoCdMetadata:
+    """Generated Secrets are not tracked as the Application's and are never pruned."""
+
+    def test_should_give_every_generated_secret_the_configured_metadata(self, kube, tmp_path):
+        cfg = config()
+        assert run(kube, tmp_path, cfg).returncode == 0
+        for name, body in kube.secrets.items():
+            meta = body["metadata"]
+            assert cfg["labels"].items() <= meta["labels"].items(), name
+            assert not set(cfg["staleLabels"]) & set(meta["labels"]), name
+            assert cfg["annotations"].items() <= meta["annotations"].items(), name
+
+    def test_should_fix_an_earlier_releases_secrets_without_touching_their_data(
+            self, kube, tmp_path):
+        assert run(kube, tmp_path, earlier_release_config()).returncode == 0
+        before = snapshot(kube)
+        cfg = config()
+        result = run(kube, tmp_path, cfg)
+        assert result.returncode == 0, result.stderr
+        assert set(kube.secrets) == set(before)
+        for name, body in kube.secrets.items():
+            assert body["data"] == before[name]["data"], f"{name} changed its data"
+            meta = body["metadata"]
+            assert "app.kubernetes.io/instance" not in meta["labels"], name
+            assert meta["labels"]["la-stack.io/release"] == cfg["labels"]["la-stack.io/release"]
+            assert cfg["annotations"].items() <= meta["annotations"].items(), name
+        # The derived Secrets keep their digest, so Ralph's bcrypt hashes did not rotate.
+        for name in ("t-ralph-env", "t-ralph-auth"):
+            assert (kube.secrets[name]["metadata"]["annotations"][DIGEST]
+                    == before[name]["metadata"]["annotations"][DIGEST])
+        assert "labels and annotations brought up to date" in result.stdout
+        kube.calls.clear()
+        assert run(kube, tmp_path, cfg).returncode == 0
+        assert kube.writes() == []
+
+    def test_should_leave_the_metadata_of_a_secret_it_did_not_make(self, kube, tmp_path):
+        kube.put_secret("t-lrs-admin", {"username": "admin", "password": "users-own"},
+                        "kubernetes.io/basic-auth")
+        kube.secrets["t-lrs-admin"]["metadata"]["labels"] = {"app.kubernetes.io/instance": "t"}
+        before = snapshot(kube)["t-lrs-admin"]
+        assert run(kube, tmp_path).returncode == 0
+        assert kube.secrets["t-lrs-admin"] == before
+
+
 def test_derived_secrets_hold_ralphs_values(kube, tmp_path):
     assert run(kube, tmp_path).returncode == 0
     writer = kube.decoded("t-es-ralph")
@@ -90,12 +146,13 @@ def test_derived_secrets_hold_ralphs_values(kube, tmp_path):
         hosts == f"https://la-stack-ralph:{writer['password']}@la-stack-es-http.la-stack.svc:9200"
     )
     entries = json.loads(kube.decoded("t-ralph-auth")["auth.json"])
-    assert [e["username"] for e in entries] == ["moodle", "admin", "dashboards"]
-    for entry, source in zip(
-        entries, ("t-lrs-moodle", "t-lrs-admin", "t-lrs-dashboards"), strict=True
-    ):
+    accounts = config()["lrsAccounts"]
+    assert [e["username"] for e in entries] == [a["username"] for a in accounts]
+    for entry, source in zip(entries, LRS_SOURCES, strict=True):
         assert bcrypt.checkpw(kube.decoded(source)["password"].encode(), entry["hash"].encode())
     assert entries[0]["agent"] == {"mbox": "mailto:moodle@la-stack.example.org"}
+    # Ralph's per-account target: only where the config names one.
+    assert [e.get("target") for e in entries] == [a.get("target") for a in accounts]
     for name in ("t-ralph-env", "t-ralph-auth"):
         assert re.fullmatch(r"[0-9a-f]{64}", kube.secrets[name]["metadata"]["annotations"][DIGEST])
 
@@ -141,11 +198,12 @@ def test_existing_secret_is_read_and_nothing_is_generated_for_it(kube, tmp_path)
 
 
 def test_a_provided_secret_missing_a_key_is_one_sentence(kube, tmp_path):
-    kube.put_secret("byo-superset", {"secret-key": "x" * 64})
+    kube.put_secret("byo-superset", {"SUPERSET_SECRET_KEY": "x" * 64,
+                                     "LA_STACK_ADMIN_PASSWORD": "y" * 24})
     cfg = config()
     cfg["generic"][0]["existingSecret"] = "byo-superset"
     result = run(kube, tmp_path, cfg)
-    assert_one_sentence_failure(result, "byo-superset", "admin-password")
+    assert_one_sentence_failure(result, "byo-superset", "REDIS_PASSWORD")
 
 
 def test_an_absent_provided_secret_is_one_sentence(kube, tmp_path):
@@ -229,10 +287,9 @@ def test_a_bad_token_is_one_sentence(kube, tmp_path):
 
 
 def test_an_unreachable_api_gives_up_at_the_deadline(kube, tmp_path):
-    start = time.monotonic()
     result = run(kube, tmp_path, K8S_API_URL="http://127.0.0.1:9", DEADLINE_SECONDS="3")
-    assert time.monotonic() - start < 20
     assert_one_sentence_failure(result, "gave up", "DEADLINE_SECONDS")
+    assert "waiting:" in result.stdout  # it retried until the deadline
 
 
 def test_an_invalid_config_is_one_sentence(kube, tmp_path):
@@ -255,3 +312,94 @@ def test_it_runs_with_the_hook_images_python_and_bcrypt(kube, tmp_path):
     assert bcrypt.checkpw(
         kube.decoded("t-lrs-admin")["password"].encode(), entries[1]["hash"].encode()
     )
+
+
+RESTARTED_AT = "la-stack.io/restartedAt"
+PENDING = "la-stack.io/rollout-pending"
+
+
+class TestRollout:
+    """A rewritten derived Secret rolls exactly the Deployments that read it, once."""
+
+    def cfg(self, **ralph):
+        result = config()
+        result["ralph"].update({"deployments": ["t-ralph"], **ralph})
+        return result
+
+    def installed(self, kube, tmp_path):
+        kube.put_deployment("t-ralph")
+        kube.put_deployment("t-superset")
+        assert run(kube, tmp_path, self.cfg()).returncode == 0
+        kube.calls.clear()
+
+    def patches(self, kube):
+        return [c for c in kube.calls if c[0] == "PATCH"]
+
+    def with_new_account(self):
+        result = self.cfg()
+        result["lrsAccounts"].append(
+            {"secret": "t-lrs-campus", "username": "campus", "scopes": ["statements/write"],
+             "agent": {"mbox": "mailto:campus@la-stack.example.org"}, "existingSecret": ""})
+        return result
+
+    def test_should_roll_nothing_on_install(self, kube, tmp_path):
+        self.installed(kube, tmp_path)
+        assert RESTARTED_AT not in kube.pod_template_annotations("t-ralph")
+        assert kube.deployments["t-ralph"]["metadata"]["generation"] == 1
+
+    def test_should_roll_nothing_when_nothing_changed(self, kube, tmp_path):
+        self.installed(kube, tmp_path)
+        result = run(kube, tmp_path, self.cfg())
+        assert result.returncode == 0, result.stderr
+        assert self.patches(kube) == [] and kube.writes() == []
+        assert kube.pod_template_annotations("t-ralph") == {}
+
+    def test_should_roll_ralph_and_only_ralph_for_a_new_account(self, kube, tmp_path):
+        self.installed(kube, tmp_path)
+        superset_before = json.loads(json.dumps(kube.deployments["t-superset"]))
+        result = run(kube, tmp_path, self.with_new_account())
+        assert result.returncode == 0, result.stderr
+        assert "Secret t-ralph-auth: updated" in result.stdout
+        restarted = kube.pod_template_annotations("t-ralph")[RESTARTED_AT]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", restarted)
+        assert kube.deployments["t-ralph"]["metadata"]["generation"] == 2
+        assert kube.deployments["t-superset"] == superset_before
+        assert [c[1].rsplit("/", 1)[1] for c in self.patches(kube)] == ["t-ralph"]
+        assert PENDING not in kube.secrets["t-ralph-auth"]["metadata"]["annotations"]
+
+        kube.calls.clear()
+        again = run(kube, tmp_path, self.with_new_account())
+        assert again.returncode == 0, again.stderr
+        assert self.patches(kube) == [], "the same inputs roll nothing a second time"
+
+    def test_should_roll_ralph_when_its_elasticsearch_hosts_change(self, kube, tmp_path):
+        self.installed(kube, tmp_path)
+        result = run(kube, tmp_path, self.cfg(esUrl="https://other-es-http.la-stack.svc:9200"))
+        assert result.returncode == 0, result.stderr
+        assert "Deployment t-ralph: rolled, t-ralph-env changed" in result.stdout
+        assert RESTARTED_AT in kube.pod_template_annotations("t-ralph")
+
+    def test_should_roll_on_the_next_run_when_the_patch_failed(self, kube, tmp_path):
+        self.installed(kube, tmp_path)
+        kube.forbid.add(("patch", "t-ralph"))
+        failed = run(kube, tmp_path, self.with_new_account())
+        assert_one_sentence_failure(failed, "may not patch Deployment t-ralph", "403")
+        assert kube.secrets["t-ralph-auth"]["metadata"]["annotations"][PENDING] == "true"
+
+        kube.forbid.clear()
+        result = run(kube, tmp_path, self.with_new_account())
+        assert result.returncode == 0, result.stderr
+        assert "Secret t-ralph-auth: unchanged" in result.stdout
+        assert RESTARTED_AT in kube.pod_template_annotations("t-ralph")
+        assert PENDING not in kube.secrets["t-ralph-auth"]["metadata"]["annotations"]
+
+    def test_should_say_so_when_the_deployment_does_not_exist_yet(self, kube, tmp_path):
+        assert run(kube, tmp_path, self.cfg()).returncode == 0
+        result = run(kube, tmp_path, self.with_new_account())
+        assert result.returncode == 0, result.stderr
+        assert "Deployment t-ralph: does not exist yet, nothing to roll" in result.stdout
+        assert PENDING not in kube.secrets["t-ralph-auth"]["metadata"]["annotations"]
+
+    def test_should_refuse_a_deployment_name_that_is_not_one(self, kube, tmp_path):
+        result = run(kube, tmp_path, self.cfg(deployments=["Ralph Deployment"]))
+        assert_one_sentence_failure(result, "ralph.deployments")

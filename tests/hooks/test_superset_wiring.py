@@ -1,6 +1,12 @@
 """superset_wiring.py against a real Superset (PyPI, the chart's appVersion) and the real
 Elasticsearch of this tier, loaded with generated Moodle-like statements.
 
+Superset runs as the Superset operator runs it: its metastore is a real PostgreSQL 15 reached
+through the `uri` of a Secret shaped like CloudNativePG's `<cluster>-app`, its cache, Celery
+broker and results backend a real Valkey/Redis with the `REDIS_PASSWORD` the secrets hook
+generated, its SECRET_KEY and admin password the other keys of that Secret. What the wiring
+made is also read where it lives: rows of the metastore, keys in Valkey.
+
 The Elasticsearch here is Maven Central's integ-test-zip distribution, which has no x-pack-sql
 module: `/_sql` answers 405, so Superset can store and test the connection (Elasticsearch
 authenticates the reader) but cannot run a chart's query. The query through Elasticsearch SQL
@@ -19,6 +25,7 @@ import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -29,17 +36,31 @@ import pytest
 import yaml
 
 from lastack import sql_standin, xapi
-from lastack.paths import CHART_DIR
-from lastack.services import superset
-from lastack.services.processes import ServiceError
-from tests.hooks.conftest import EsStack, assert_one_sentence_failure, run_hook
+from lastack.paths import CHART_DIR, shared_dir
+from lastack.services import postgresql, superset, valkey
+from lastack.services.processes import ServiceError, free_port
+from tests.hooks.conftest import (
+    EsStack,
+    assert_one_sentence_failure,
+    bootstrap_config,
+    cnpg_app_secret,
+    cnpg_password,
+    run_hook,
+)
 
 pytestmark = pytest.mark.hooks
 
 BUNDLE = CHART_DIR / "files" / "superset"
-INDEX = "statements-superset"
+INDEX = "statements_superset"  # a write alias of its own
 DATABASE = "Learning analytics"
 STATEMENTS = 400
+INSTANCE = "t-superset"  # the Superset CR's name: the operator prefixes cache keys with it
+CLUSTER = "t-superset-db"  # the CloudNativePG Cluster of the metastore
+NAMESPACE = "la-stack"
+# Where the operator's generated config keeps what (its defaults for `spec.valkey`, v0.2.0):
+# Valkey database and key prefix.
+DATA_CACHE = 2, f"{INSTANCE}_superset_data_"
+EXPLORE_CACHE = 4, f"{INSTANCE}_superset_explore_"
 NO_SQL = (
     "the hooks tier's Elasticsearch (Maven Central's integ-test-zip distribution) has no "
     "x-pack-sql module, so /_sql answers 405 and Superset cannot run a chart's query here; "
@@ -88,21 +109,58 @@ class SupersetApi:
         return body["result"]
 
 
-@pytest.fixture(scope="module")
-def superset_server() -> Iterator[superset.SupersetServer]:
+def superset_installed() -> None:
     try:
         superset.install()
     except ServiceError as error:
         pytest.skip(f"Superset's venv could not be installed from PyPI: {error}")
+
+
+@pytest.fixture(scope="module")
+def metastore(es_stack: EsStack, postgres_server: postgresql.PostgresServer) -> dict[str, str]:
+    """A migrated database owned by `app`, as CloudNativePG bootstraps one, and its
+    `<cluster>-app` Secret in the Kubernetes stand-in; returns that Secret's data as read
+    back from the stand-in (what `metastore.uriFrom` hands the operator)."""
+    superset_installed()
+    template, template_role = superset.ensure_template(postgres_server)
+    password = cnpg_password()
+    postgres_server.app_database("app", "app", password, template, template_role)
+    es_stack.kube.put_secret(
+        f"{CLUSTER}-app",
+        cnpg_app_secret(CLUSTER, NAMESPACE, "app", "app", password,
+                        postgres_server.host, postgres_server.port),
+        "kubernetes.io/basic-auth",
+    )  # fmt: skip
+    return es_stack.secret(f"{CLUSTER}-app")
+
+
+def valkey_of(server: valkey.ValkeyServer, password: str | None = None) -> superset.Valkey:
+    """The CR's `valkey` for `server`: its own password unless another is given."""
+    return superset.Valkey(server.host, server.port, server.password if password is None
+                           else password)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def superset_server(es_stack, metastore, valkey_server) -> Iterator[superset.SupersetServer]:
+    """Superset with everything from the Secrets, as the CR wires it: `secretKeyFrom`
+    SUPERSET_SECRET_KEY, `metastore.uriFrom` the CNPG `uri`, `valkey.passwordFrom`
+    REDIS_PASSWORD, the init command's admin password LA_STACK_ADMIN_PASSWORD."""
+    generated = es_stack.secret("t-superset")
     # SQLite allowed for TestChartsOnASqlStandIn; the wiring never uses it.
-    with superset.SupersetServer(allow_sqlite=True) as server:
+    with superset.SupersetServer(
+        allow_sqlite=True, instance=INSTANCE, metastore_uri=metastore["uri"],
+        valkey=valkey_of(valkey_server, generated["REDIS_PASSWORD"]),
+        secret_key=generated["SUPERSET_SECRET_KEY"],
+        admin_password=generated["LA_STACK_ADMIN_PASSWORD"],
+    ) as server:  # fmt: skip
         yield server
 
 
 @pytest.fixture(scope="module")
 def statements_index(es_stack: EsStack) -> list[dict]:
     """Generated statements in an index of their own, created by the bootstrap hook."""
-    created = run_hook("es_bootstrap", es_stack.bootstrap_env(ES_INDEX=INDEX))
+    created = run_hook("es_bootstrap", es_stack.bootstrap_env(
+        {**bootstrap_config(), "alias": INDEX, "testIndex": ""}))
     assert created.returncode == 0, created.stderr
     statements = xapi.generate(STATEMENTS, seed=31)
     lines = []
@@ -271,6 +329,118 @@ class TestWiring:
         assert all(count == 1 for count in titles.values())
 
 
+class TestMetastore:
+    """What the wiring made is rows in PostgreSQL, which Superset reached through the
+    CloudNativePG `uri` as the Cluster's `app` owner (read here with psql, as a DBA would)."""
+
+    def test_should_connect_as_the_clusters_app_user(self, wired, postgres_server, metastore):
+        sessions = postgres_server.query(
+            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'app'")
+        assert [metastore["username"]] in sessions
+        owners = postgres_server.query(
+            "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", "app")
+        assert owners == [["app"]]
+
+    def test_should_store_the_database_without_the_readers_password(
+        self, wired, postgres_server, es_stack
+    ):
+        (bundle_db,) = bundle_docs("databases/*.yaml")
+        rows = postgres_server.query(
+            f"SELECT uuid, row_to_json(dbs)::text FROM dbs WHERE database_name = '{DATABASE}'",
+            "app")  # fmt: skip
+        assert [row[0] for row in rows] == [bundle_db["uuid"]]
+        _, password = es_stack.login("t-es-superset")
+        assert password not in rows[0][1], "encrypted with SUPERSET_SECRET_KEY, never in clear"
+
+    def test_should_store_the_dataset_and_the_dashboards(self, wired, postgres_server):
+        tables = postgres_server.query(
+            "SELECT t.table_name FROM tables t JOIN dbs d ON d.id = t.database_id "
+            f"WHERE d.database_name = '{DATABASE}'", "app")  # fmt: skip
+        assert tables == [[INDEX]]
+        dashboards = dict(postgres_server.query("SELECT slug, dashboard_title FROM dashboards",
+                                                "app"))  # fmt: skip
+        assert dashboards.items() >= {
+            (d["slug"], d["dashboard_title"]) for d in bundle_docs("dashboards/*.yaml")}
+        charts = {row[0] for row in postgres_server.query("SELECT slice_name FROM slices", "app")}
+        assert charts >= {c["slice_name"] for c in bundle_docs("charts/*.yaml")}
+
+
+class TestValkey:
+    """Superset keeps its state in Valkey under the operator's prefixes, with the generated
+    password (redis-cli authenticates through REDISCLI_AUTH)."""
+
+    def test_should_keep_an_explore_state_in_valkey(self, wired, valkey_server):
+        api = wired["api"]
+        dataset_id = statements_dataset_id(api)
+        form = {"datasource": f"{dataset_id}__table", "viz_type": "table"}
+        status, body = api.request("POST", "/api/v1/explore/form_data", {
+            "datasource_id": dataset_id, "datasource_type": "table",
+            "form_data": json.dumps(form)})  # fmt: skip
+        assert status == 201, body
+        db, prefix = EXPLORE_CACHE
+        assert valkey_server.keys(db, prefix + "*"), "the state is a key in Valkey"
+        status, stored = api.request("GET", f"/api/v1/explore/form_data/{body['key']}")
+        assert status == 200 and json.loads(stored["form_data"])["viz_type"] == "table", stored
+        valkey_server.cli("FLUSHDB", db=db)
+        status, _ = api.request("GET", f"/api/v1/explore/form_data/{body['key']}")
+        assert status == 404, "read from Valkey, nowhere else"
+
+
+class TestBackingServiceFailures:
+    """A Superset that cannot use its metastore or its Valkey fails to start, saying which
+    and why, without the password."""
+
+    def start(self, **options: Any) -> str:
+        with pytest.raises(ServiceError) as failure, superset.SupersetServer(**options):
+            pass
+        return str(failure.value)
+
+    def test_should_name_valkey_on_a_wrong_password(self, superset_server, metastore,
+                                                    valkey_server):  # fmt: skip
+        message = self.start(metastore_uri=metastore["uri"],
+                             valkey=valkey_of(valkey_server, "not-the-password"))
+        assert f"could not use Valkey at 127.0.0.1:{valkey_server.port}" in message
+        assert "invalid username-password pair" in message
+        assert "not-the-password" not in message
+
+    def test_should_name_the_metastore_when_postgresql_is_unreachable(
+        self, superset_server, metastore, valkey_server
+    ):
+        closed = free_port()
+        uri = metastore["uri"].replace(f":{metastore['port']}/", f":{closed}/")
+        message = self.start(metastore_uri=uri, valkey=valkey_of(valkey_server))
+        assert f"could not use its metastore postgresql://app:***@127.0.0.1:{closed}/app" in (
+            message)
+        assert "Connection refused" in message
+        assert metastore["password"] not in message
+
+    def test_should_name_the_metastore_on_a_wrong_password(self, superset_server, metastore,
+                                                           valkey_server):  # fmt: skip
+        uri = metastore["uri"].replace(metastore["password"], "wrong")
+        message = self.start(metastore_uri=uri, valkey=valkey_of(valkey_server))
+        assert 'password authentication failed for user "app"' in message
+
+    def test_should_give_up_at_the_deadline_when_the_metastore_goes_away(
+        self, es_stack, metastore, postgres_server, valkey_server, tmp_path
+    ):
+        """A metastore lost under a running Superset (a failed-over or stopped Cluster):
+        Superset still answers /health, its login fails, and the hook says so at its
+        deadline."""
+        template, template_role = superset.ensure_template(postgres_server)
+        password = cnpg_password()
+        postgres_server.app_database("lost", "lost", password, template, template_role)
+        uri = metastore["uri"].replace(f"app:{metastore['password']}@", f"lost:{password}@")
+        with superset.SupersetServer(metastore_uri=uri.replace("/app", "/lost"),
+                                     valkey=valkey_of(valkey_server)) as server:  # fmt: skip
+            postgres_server.query("ALTER ROLE lost NOLOGIN")
+            postgres_server.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE usename = 'lost'")  # fmt: skip
+            result = wire(es_stack, server, tmp_path, {"DEADLINE_SECONDS": "8"})
+        line = assert_one_sentence_failure(result, "gave up logging in to Superset",
+                                           "DEADLINE_SECONDS")  # fmt: skip
+        assert "POST /api/v1/security/login answered 500" in line, line
+
+
 class TestChartQueries:
     """Every chart compiles to Elasticsearch SQL on single-valued fields; with SQL, the rows
     are the real statements' counts."""
@@ -335,7 +505,7 @@ class TestAdoption:
         self, es_stack, superset_server, statements_index, tmp_path
     ):
         copy = bundle_copy(tmp_path, "beef")
-        # Another table name per database: Superset's SQLite schema keeps table names unique.
+        # Another table name per database: a SQLite metastore keeps table names unique.
         options = {"databaseName": "Adopted", "dashboards": False, "index": INDEX + "-a"}
         made = wire(es_stack, superset_server, tmp_path, bundleDir=str(copy), **options)
         assert made.returncode == 0, made.stderr
@@ -389,18 +559,29 @@ def test_should_keep_the_wiring_free_of_credentials_in_logs(wired, es_stack):
     assert base64.b64encode(password.encode()).decode() not in output
 
 
+def test_should_keep_the_backing_passwords_out_of_supersets_log(
+    wired, superset_server, metastore, es_stack
+):
+    assert superset_server.log_file is not None
+    log = superset_server.log_file.read_text(errors="replace")
+    assert "POST /api/v1/security/login" in log, "the log is the server's"
+    for secret in (metastore["password"], es_stack.secret("t-superset")["REDIS_PASSWORD"]):
+        assert secret not in log
+
+
 def expected_rows(chart: dict, statements: list[dict]) -> dict[tuple, tuple]:
     """What a chart must show, computed in Python from the statements: (day?, *groupby) ->
     metric values. The metrics are the dataset's: count, distinct learners, distinct objects."""
     params = chart["params"]
     metrics = params.get("metrics") or [params["metric"]]
     distinct = {"learners": "actor.account.name", "activities": "object.id"}
-    equals = [(f["subject"], f["comparator"]) for f in params["adhoc_filters"]
-              if f["operator"] == "=="]  # fmt: skip
+    allowed = [(f["subject"], set(f["comparator"]) if f["operator"] == "IN"
+                else {f["comparator"]})
+               for f in params["adhoc_filters"] if f["operator"] in ("==", "IN")]
     timeseries = params["viz_type"].startswith("echarts_timeseries")
     groups: dict[tuple, list[dict]] = {}
     for statement in statements:
-        if any(sql_standin.field(statement, col) != value for col, value in equals):
+        if any(sql_standin.field(statement, col) not in values for col, values in allowed):
             continue
         key = tuple(sql_standin.field(statement, col) for col in params.get("groupby") or [])
         if timeseries:
@@ -456,17 +637,74 @@ class TestChartsOnASqlStandIn:
     """
 
     def test_should_compute_every_chart_from_the_statements(self, wired, standin):
+        check_every_chart(wired["api"], standin)
+
+    def test_should_cache_the_chart_data_in_valkey(self, wired, standin, valkey_server):
         api = wired["api"]
-        dataset_id = statements_dataset_id(api)
-        for chart in bundle_docs("charts/*.yaml"):
-            context = chart_query_context(chart, dataset_id, "full")
-            status, body = api.request("POST", "/api/v1/chart/data", context)
-            assert status == 200, (chart["slice_name"], body)
-            shown = shown_rows(chart, body["result"][0]["data"])
-            expected = expected_rows(chart, standin)
-            assert shown, chart["slice_name"]
-            assert shown.items() <= expected.items(), chart["slice_name"]
-            if len(expected) > len(shown):  # a top-N table: the omitted rows rank lower
-                assert len(shown) == chart["params"]["row_limit"], chart["slice_name"]
-                lowest = min(values[0] for values in shown.values())
-                assert all(expected[key][0] <= lowest for key in expected.keys() - shown.keys())
+        db, prefix = DATA_CACHE
+        valkey_server.cli("FLUSHDB", db=db)
+        chart = bundle_docs("charts/*.yaml")[0]
+        context = chart_query_context(chart, statements_dataset_id(api), "full")
+        status, body = api.request("POST", "/api/v1/chart/data", context)
+        assert status == 200, body
+        assert valkey_server.keys(db, prefix + "*"), "the result is cached in Valkey"
+
+
+def check_every_chart(api: SupersetApi, stored: list[dict]) -> None:
+    """Each chart of the bundle shows rows, and exactly the rows computed in Python from the
+    stored statements (a top-N table: its rows, and nothing ranked higher left out)."""
+    dataset_id = statements_dataset_id(api)
+    for chart in bundle_docs("charts/*.yaml"):
+        context = chart_query_context(chart, dataset_id, "full")
+        status, body = api.request("POST", "/api/v1/chart/data", context)
+        assert status == 200, (chart["slice_name"], body)
+        shown = shown_rows(chart, body["result"][0]["data"])
+        expected = expected_rows(chart, stored)
+        assert shown, chart["slice_name"]
+        assert shown.items() <= expected.items(), chart["slice_name"]
+        if len(expected) > len(shown):  # a top-N table: the omitted rows rank lower
+            assert len(shown) == chart["params"]["row_limit"], chart["slice_name"]
+            lowest = min(values[0] for values in shown.values())
+            assert all(expected[key][0] <= lowest for key in expected.keys() - shown.keys())
+
+
+FIXTURE = shared_dir() / "fixtures" / "logstore_xapi-v5.1.0" / "statements.json"
+FIXTURE_INDEX = "statements_logstore"
+
+
+@pytest.fixture(scope="module")
+def logstore_standin(wired, es_stack, superset_server, tmp_path_factory):
+    """What Moodle really sends (logstore_xapi v5.1.0's own expected output), stored in a
+    write alias of its own, copied to SQLite, `Learning analytics` pointed at the copy."""
+    if not FIXTURE.exists():
+        pytest.skip(f"{FIXTURE} is absent: the shared fixtures folder must sit beside the "
+                    "checkout (or set LA_STACK_SHARED)")
+    created = run_hook("es_bootstrap", es_stack.bootstrap_env(
+        {**bootstrap_config(), "alias": FIXTURE_INDEX, "testIndex": ""}))
+    assert created.returncode == 0, created.stderr
+    lines = []
+    for entry in json.loads(FIXTURE.read_text()):
+        statement = {"id": str(uuid.uuid4()), **entry["statement"]}  # as an LRS assigns it
+        lines += [json.dumps({"index": {"_id": statement["id"]}}), json.dumps(statement)]
+    status, answer = es_stack.es.request_raw(
+        "POST", f"/{FIXTURE_INDEX}/_bulk?refresh=true", "\n".join(lines) + "\n",
+        "application/x-ndjson")
+    assert status == 200 and not answer["errors"], answer
+    tmp = tmp_path_factory.mktemp("sql-standin-logstore")
+    stored = sql_standin.point_superset_at_copy(
+        es_stack.es.request, FIXTURE_INDEX, tmp / "statements.db", superset_server.url,
+        superset_server.admin, DATABASE, table=INDEX)  # the table the dataset reads
+    assert len(stored) == len(lines) // 2
+    yield stored
+    restored = wire(es_stack, superset_server, tmp)
+    assert restored.returncode == 0, restored.stderr
+
+
+class TestChartsOnWhatMoodleSends:
+    """The same check on the plugin's real statements: no starter chart is empty on them
+    (the course panels were, while they knew only the older course type). Through the SQLite
+    stand-in described above."""
+
+    def test_should_compute_every_chart_from_the_plugins_statements(self, wired,
+                                                                     logstore_standin):
+        check_every_chart(wired["api"], logstore_standin)

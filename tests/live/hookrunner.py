@@ -11,8 +11,10 @@ makes those Pods Running but leaves finishing them to this runner, which
   ServiceAccount token from the TokenRequest API, bound to the Pod, so the hook's own RBAC
   is what the program gets), its env (secretKeyRef/configMapKeyRef resolved), and
   KUBERNETES_SERVICE_HOST/PORT pointing at the API;
-- ends every other held Pod with exit code 0 without running it (es_bootstrap.py needs an
-  Elasticsearch, which needs the ECK operator, which this cluster does not run);
+- mounts every other held Pod's volumes too, as a kubelet does before it starts anything
+  (so a hook that mounts the CA Secret the ECK operator makes waits for that Secret, and
+  fails when it never comes), then ends it with exit code 0 without running it: stand-in,
+  because es_bootstrap.py needs a live Elasticsearch, which kwok cannot run;
 - writes the outcome into the Pod's status (phase, terminated exit code, message), which
   the Job controller then counts like any kubelet report.
 """
@@ -35,10 +37,16 @@ from typing import Any
 
 from kubernetes import client
 
+from lastack import kwait
 from lastack.cluster import HOOK_RUNNER_LABEL
+from lastack.render import ECK_API
 
 RUN_LOCALLY = frozenset({"secrets.py"})
 MAX_RUN_SECONDS = 300
+# How long a missing ConfigMap/Secret of a volume is waited for (a kubelet retries forever;
+# the Job's own deadline ends it there).
+MOUNT_WAIT_SECONDS = 90
+ES_GROUP, ES_VERSION = ECK_API.split("/")
 
 
 @dataclass
@@ -111,26 +119,64 @@ class HookRunner:
         container = pod.spec.containers[0]
         argv = list(container.command or []) + list(container.args or [])
         program = Path(argv[1]).name if len(argv) > 1 and "python" in argv[0] else argv[0]
-        if program not in RUN_LOCALLY:
-            run = Run(pod.metadata.name, program, False, 0, "")
-        else:
-            workdir = Path(tempfile.mkdtemp(prefix="la-stack-hook-"))
-            try:
-                run = self._execute(pod, container, argv, program, workdir)
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
+        workdir = Path(tempfile.mkdtemp(prefix="la-stack-hook-"))
+        # Without an Elasticsearch in the release (its subchart absent) no operator will make
+        # the Secrets a hook mounts from it: not waited for, the stand-in completes the Pod.
+        made_later = self._elasticsearch_present()
+        try:
+            mounts = self._mount(pod, container, workdir,
+                                 MOUNT_WAIT_SECONDS if made_later else 0)
+            if isinstance(mounts, str) and (made_later or program in RUN_LOCALLY):
+                run = Run(pod.metadata.name, program, False, 1, mounts)
+            elif isinstance(mounts, str):
+                run = Run(pod.metadata.name, program, False, 0,
+                          f"not mounted, no Elasticsearch in the release: {mounts}")
+            elif program not in RUN_LOCALLY:
+                run = Run(pod.metadata.name, program, False, 0, "")
+            else:
+                run = self._execute(pod, container, argv, program, workdir, mounts)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
         self.runs.append(run)
         self._finish(pod, container, run)
 
-    def _execute(self, pod: client.V1Pod, container: client.V1Container, argv: list[str],
-                 program: str, workdir: Path) -> Run:
+    def _elasticsearch_present(self) -> bool:
+        try:
+            found = client.CustomObjectsApi(self.core.api_client).list_namespaced_custom_object(
+                ES_GROUP, ES_VERSION, self.namespace, "elasticsearches")
+        except client.exceptions.ApiException as err:
+            if err.status == 404:  # the API is not served
+                return False
+            raise
+        return bool(found.get("items"))
+
+    def _mount(self, pod: client.V1Pod, container: client.V1Container, workdir: Path,
+               wait_seconds: float) -> dict[str, Path] | str:
+        """{mount path: local directory}, or why a volume could not be mounted in time."""
         mounts: dict[str, Path] = {}
         volumes = {v.name: v for v in pod.spec.volumes or []}
         for mount in container.volume_mounts or []:
             local = workdir / "volumes" / mount.name
-            self._materialize(pod, volumes[mount.name], local)
-            mounts[mount.mount_path.rstrip("/")] = local
 
+            def attempt(volume: client.V1Volume = volumes[mount.name],
+                        local: Path = local) -> kwait.Probe:
+                try:
+                    self._materialize(pod, volume, local)
+                except (client.exceptions.ApiException, KeyError) as err:
+                    if isinstance(err, client.exceptions.ApiException) and err.status != 404:
+                        raise
+                    return kwait.Probe(state=_reason(err))
+                return kwait.Probe(done=True)
+
+            try:
+                kwait.poll(f"volume {mount.name!r}", attempt, wait_seconds, interval=1)
+            except kwait.WaitTimeout as err:
+                return f"MountVolume.SetUp failed: {err}"
+            mounts[mount.mount_path.rstrip("/")] = local
+        return mounts
+
+    def _execute(self, pod: client.V1Pod, container: client.V1Container, argv: list[str],
+                 program: str, workdir: Path, mounts: dict[str, Path]) -> Run:
         def local_path(value: str) -> str:
             for mount_path in sorted(mounts, key=len, reverse=True):
                 if value == mount_path or value.startswith(mount_path + "/"):
@@ -239,6 +285,12 @@ class HookRunner:
                 if err.status == 404 or attempt == 4:
                     raise
                 time.sleep(0.2)
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, client.exceptions.ApiException):
+        return f"{err.status} {err.reason}"
+    return f"key {err} not found"
 
 
 def _decode(data: dict[str, str] | None) -> dict[str, str]:

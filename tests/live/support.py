@@ -14,8 +14,9 @@ from typing import Any
 import yaml
 from kubernetes import client, watch
 
-from lastack.render import effective_chart_dir
+from lastack.render import DEFAULT_API_VERSIONS, effective_chart_dir
 from lastack.toolchain import HELMS, KUBECTL, KUBERNETES_VERSION, require
+from tests.live.eck import owned_by_elasticsearch
 from tests.live.hookrunner import hold_values
 
 RELEASE = "la-stack"
@@ -23,8 +24,18 @@ HELM_TIMEOUT = "4m"
 # Helm 3's --wait and Helm 4's kstatus watcher (Helm 4's bare --wait means watcher too;
 # spelled out so the strategy under test is explicit).
 WAIT_FLAGS = {"helm3": ("--wait",), "helm4": ("--wait=watcher",)}
+# Helm 4 applies server-side, and ECK 3.5.0's full-object writes of the Elasticsearch claim
+# `.spec.nodeSets` for `elastic-operator` (elastic/cloud-on-k8s#8975): without forcing, every
+# Helm 4 upgrade after the operator's first reconcile is refused with a conflict. The chart
+# README tells users the same.
+CHANGE_FLAGS = {"helm3": (), "helm4": ("--force-conflicts",)}
 HOOK = "helm.sh/hook"
 HOOK_WEIGHT = "helm.sh/hook-weight"
+
+
+# What `helm template` is told the cluster serves, as discovery tells `helm install`: the
+# operator prerequisites (ECK, CloudNativePG).
+API_VERSION_ARGS = tuple(a for api in DEFAULT_API_VERSIONS for a in ("--api-versions", api))
 
 
 def chart_dir() -> Path:
@@ -78,6 +89,11 @@ class Helm:
     def wait(self) -> tuple[str, ...]:
         return WAIT_FLAGS[self.name]
 
+    @property
+    def change(self) -> tuple[str, ...]:
+        """Flags of the commands that change a release's objects (upgrade, rollback)."""
+        return CHANGE_FLAGS[self.name]
+
     def install(self, namespace: str, values: dict[str, Any],
                 check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("install", RELEASE, str(chart_dir()), "-n", namespace, *self.wait,
@@ -85,7 +101,7 @@ class Helm:
 
     def upgrade(self, namespace: str, values: dict[str, Any]) -> None:
         self.run("upgrade", RELEASE, str(chart_dir()), "-n", namespace, *self.wait,
-                 "--timeout", HELM_TIMEOUT, values=values)
+                 *self.change, "--timeout", HELM_TIMEOUT, values=values)
 
     def template(self, namespace: str, values: dict[str, Any],
                  extra: Sequence[str] = ()) -> str:
@@ -227,11 +243,12 @@ class Recorder:
 
 
 def secrets_snapshot(core: client.CoreV1Api, namespace: str) -> dict[str, dict[str, str]]:
-    """{name: data} of every Secret but Helm's own release records."""
+    """{name: data} of every Secret but Helm's own release records and the ECK operator's
+    (it issues a certificate per new node and renews them: not ours to keep)."""
     return {s.metadata.name: {k: base64.b64decode(v).decode(errors="replace")
                               for k, v in (s.data or {}).items()}
             for s in core.list_namespaced_secret(namespace).items
-            if s.type != "helm.sh/release.v1"}
+            if s.type != "helm.sh/release.v1" and not owned_by_elasticsearch(s)}
 
 
 def resource_versions(objects: list[Any]) -> dict[tuple[str, str], str]:

@@ -21,18 +21,28 @@ import yaml
 from kubernetes import client
 
 from lastack import kwait
-from lastack.render import ECK_API
 from tests.conftest import HELM_VERSIONS
 from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
 from tests.live.hookrunner import HookRunner
-from tests.live.support import HOOK, HOOK_WEIGHT, Helm, base_values, hook_objects, kubectl
+from tests.live.support import (
+    API_VERSION_ARGS,
+    HOOK,
+    HOOK_WEIGHT,
+    Helm,
+    base_values,
+    hook_objects,
+    kubectl,
+)
 
 FIELD_MANAGER = "argocd-controller"
+# Argo CD's server-side apply always forces conflicts (gitops-engine sets ForceConflicts with
+# ServerSideApply). It matters here: the ECK operator's writes of the Elasticsearch claim
+# `.spec.nodeSets` (elastic/cloud-on-k8s#8975), and an unforced apply is refused.
+SSA = ("--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}")
 
 
 def apply(env: dict[str, str], namespace: str, objects: list[dict[str, Any]]) -> None:
-    kubectl(env, "apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-n", namespace,
-            "-f", "-", stdin=yaml.safe_dump_all(objects))
+    kubectl(env, "apply", *SSA, "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(objects))
 
 
 def run_hooks(env: dict[str, str], namespace: str, hooks: list[dict[str, Any]],
@@ -67,7 +77,7 @@ def test_template_and_server_side_apply_twice_changes_nothing(
     namespace = create_namespace(core, f"la-stack-argo-{helm_name}")
     values = base_values(live_cluster.local)
     # Argo CD hands Helm the cluster's API versions; test hooks it does not run.
-    args = ("--api-versions", ECK_API, "--skip-tests")
+    args = (*API_VERSION_ARGS, "--skip-tests")
     try:
         manifest = helm.template(namespace, values, extra=args)
         assert helm.template(namespace, values, extra=args) == manifest, \
@@ -89,9 +99,8 @@ def test_template_and_server_side_apply_twice_changes_nothing(
             assert not runner.errors, runner.report()
 
         before = versions(tool_env, namespace, normal)
-        diff = kubectl(tool_env, "diff", "--server-side", f"--field-manager={FIELD_MANAGER}",
-                       "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(normal),
-                       check=False)
+        diff = kubectl(tool_env, "diff", *SSA, "-n", namespace, "-f", "-",
+                       stdin=yaml.safe_dump_all(normal), check=False)
         assert diff.returncode == 0, f"a second sync would change:\n{diff.stdout}{diff.stderr}"
         apply(tool_env, namespace, normal)  # the second sync
         after = versions(tool_env, namespace, normal)

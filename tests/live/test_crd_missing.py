@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client
 
 from lastack import cluster, kwait
+from lastack.operators import ECK_OPERATOR
 from tests.conftest import HELM_VERSIONS
 from tests.live.conftest import ECK_GROUP as GROUP
 from tests.live.conftest import LiveCluster, serves_eck
@@ -55,7 +56,7 @@ def without_eck(live_cluster: LiveCluster, api: client.ApiClient) -> Iterator[No
     try:
         yield
     finally:
-        cluster.install_eck_crds(live_cluster.kubeconfig)
+        cluster.install_crds_of(live_cluster.kubeconfig, [ECK_OPERATOR.crds])
         kwait.poll(f"{GROUP}/v1 served again",
                    lambda: kwait.Probe(done=serves_eck(api), state="not discovered yet"), 60)
 

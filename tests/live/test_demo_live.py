@@ -1,9 +1,10 @@
 """`make demo` against the local control plane, as far as simulated nodes allow.
 
-kwok's nodes run no container, so the ECK operator never reconciles and no component
-serves traffic: the demo must install the operator and la-stack, see that the nodes are
-simulated, say that only real containers could go further, and print where everything
-is. The hook runner plays the container runtime for the secrets hook (as in the
+kwok's nodes run no container, so the operator chart the demo installs never runs (the
+local control plane's own ECK operator reconciles the demo's Elasticsearch instead) and no
+component serves traffic: the demo must install the operator and la-stack, see that the
+nodes are simulated, say that only real containers could go further, and print where
+everything is. The hook runner plays the container runtime for the secrets hook (as in the
 lifecycle tests), so a second run upgrades as it would on a real cluster. `make
 demo-down` then removes what it installed and leaves the cluster it did not create.
 """

@@ -60,11 +60,12 @@ class Hook:
         return subprocess.run([sys.executable, str(self.workdir / PROGRAM)], env=self.env,
                               capture_output=True, text=True, timeout=120, check=False)
 
-    def call(self, method: str, path: str, body: dict | None = None) -> int:
+    def call(self, method: str, path: str, body: dict | None = None,
+             content_type: str = "application/json") -> int:
         """HTTP status of an API call made with the hook's token."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(f"{self.server}{path}", data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+            "Authorization": f"Bearer {self.token}", "Content-Type": content_type})
         context = ssl.create_default_context(cafile=str(self.ca_file))
         try:
             with urllib.request.urlopen(req, context=context, timeout=30) as resp:
@@ -175,7 +176,10 @@ def test_second_run_changes_nothing(hook: Hook, core: client.CoreV1Api) -> None:
 def test_rbac_denies_what_the_hook_must_not_do(hook: Hook, core: client.CoreV1Api) -> None:
     """With the hook's token: it can read a Secret it manages (so the denials below are
     RBAC, not a broken token) but cannot list Secrets, delete one, read or overwrite one
-    its Role does not name, rewrite a source credential, or touch other kinds."""
+    its Role does not name, or touch other kinds. It may update the Secrets it generated
+    (to keep their Argo CD metadata current); that it never changes their data is the
+    program's rule, checked in the hooks tier, and a user's existingSecret is only ever
+    named for get (render tier)."""
     ns = hook.namespace
     base = f"/api/v1/namespaces/{ns}/secrets"
     core.create_namespaced_secret(ns, client.V1Secret(
@@ -192,11 +196,73 @@ def test_rbac_denies_what_the_hook_must_not_do(hook: Hook, core: client.CoreV1Ap
         "name": "not-the-hooks", "resourceVersion": other},
         "data": {"k": base64.b64encode(b"changed").decode()}}
     assert hook.call("PUT", f"{base}/not-the-hooks", body) == 403, "it may overwrite any Secret"
-    source = source_secrets(hook.config)[0]
-    current = core.read_namespaced_secret(source, ns)
-    body = {"apiVersion": "v1", "kind": "Secret", "type": current.type, "metadata": {
-        "name": source, "resourceVersion": current.metadata.resource_version},
-        "data": {"password": base64.b64encode(b"rotated").decode()}}
-    assert hook.call("PUT", f"{base}/{source}", body) == 403, "it may rewrite a credential"
     assert hook.call("GET", f"/api/v1/namespaces/{ns}/pods") == 403
     assert hook.call("GET", f"/api/v1/namespaces/{ns}/configmaps") == 403
+
+
+def deployment(name: str) -> client.V1Deployment:
+    """A Deployment standing for one of the release's (Pod Security `restricted`)."""
+    labels = {"app": name}
+    container = client.V1Container(
+        name="app", image="registry.invalid/app:1", security_context=client.V1SecurityContext(
+            allow_privilege_escalation=False, run_as_non_root=True,
+            capabilities=client.V1Capabilities(drop=["ALL"]),
+            seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault")))
+    return client.V1Deployment(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1DeploymentSpec(
+            replicas=0, selector=client.V1LabelSelector(match_labels=labels),
+            template=client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels=labels),
+                                              spec=client.V1PodSpec(containers=[container]))))
+
+
+def pod_templates(apps: client.AppsV1Api, namespace: str) -> dict[str, dict]:
+    return {d.metadata.name: client.ApiClient().sanitize_for_serialization(d.spec.template)
+            for d in apps.list_namespaced_deployment(namespace).items}
+
+
+def test_a_changed_account_rolls_only_the_deployments_reading_it(
+        hook: Hook, core: client.CoreV1Api, apps: client.AppsV1Api) -> None:
+    """Ralph's Deployment (named in the config) and another one exist. A run with nothing
+    changed patches neither; a run with a changed LRS account rewrites auth.json and patches
+    the pod template of Ralph's only, which the hook's Role allows and nothing else."""
+    ralph = hook.config.get("ralph") or {}
+    if not ralph.get("deployments"):
+        pytest.skip("the rendered config names no Deployment reading a derived Secret")
+    (reader,) = ralph["deployments"]
+    other = "la-stack-not-a-reader"
+    for name in (reader, other):
+        apps.create_namespaced_deployment(hook.namespace, deployment(name))
+    first = hook.run()
+    assert first.returncode == 0, f"{first.stdout}\n{first.stderr}"
+    before = pod_templates(apps, hook.namespace)
+
+    unchanged = hook.run()
+    assert unchanged.returncode == 0, f"{unchanged.stdout}\n{unchanged.stderr}"
+    assert pod_templates(apps, hook.namespace) == before, "a run with nothing changed rolled"
+
+    # A changed account (the Role names every Secret of the rendered config, so the
+    # change is to an existing account: its scopes, which auth.json carries).
+    config = json.loads(json.dumps(hook.config))
+    account = config["lrsAccounts"][0]
+    account["scopes"] = [*account["scopes"], "state/read"]
+    changed_file = hook.workdir / "secrets-changed.json"
+    changed_file.write_text(json.dumps(config))
+    rolled = subprocess.run([sys.executable, str(hook.workdir / PROGRAM)],
+                            env={**hook.env, "CONFIG_FILE": str(changed_file)},
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert rolled.returncode == 0, f"{rolled.stdout}\n{rolled.stderr}"
+    assert f"Deployment {reader}: rolled" in rolled.stdout
+    after = pod_templates(apps, hook.namespace)
+    assert after[other] == before[other], "a Deployment that reads no derived Secret rolled"
+    assert "la-stack.io/restartedAt" in (after[reader]["metadata"].get("annotations") or {})
+    auth = json.loads(base64.b64decode(core.read_namespaced_secret(
+        ralph["authSecret"], hook.namespace).data["auth.json"]))
+    entry = next(e for e in auth if e["username"] == account["username"])
+    assert "state/read" in entry["scopes"]
+
+    patch = {"spec": {"template": {"metadata": {"annotations": {"x": "y"}}}}}
+    deployments = f"/apis/apps/v1/namespaces/{hook.namespace}/deployments"
+    assert hook.call("PATCH", f"{deployments}/{other}", patch,
+                     "application/merge-patch+json") == 403, "it may patch any Deployment"
+    assert hook.call("GET", deployments) == 403, "it may list Deployments"

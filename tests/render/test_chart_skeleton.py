@@ -9,10 +9,18 @@ import yaml
 
 from lastack import chartdeps
 from lastack.paths import CHART_DIR
-from lastack.render import HelmFailedError, parse_manifest, render_chart, render_manifest
+from lastack.render import (
+    CNPG_API,
+    HelmFailedError,
+    parse_manifest,
+    render_chart,
+    render_manifest,
+)
 from tests.conftest import SUBCHARTS
 
 EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+# A subchart whose values schema forbids an `enabled` key is switched from outside it.
+CONDITIONS = {"superset-operator": "supersetOperator.enabled"}
 
 
 def chart_yaml() -> dict:
@@ -40,7 +48,7 @@ class TestChartMetadata:
     def test_should_pin_each_subchart_behind_its_enabled_condition(self, name):
         dep = next(d for d in chart_yaml()["dependencies"] if d["name"] == name)
         assert EXACT_VERSION.match(str(dep["version"])), "versions are pinned, never ranges"
-        assert dep["condition"] == f"{name}.enabled"
+        assert dep["condition"] == CONDITIONS.get(name, f"{name}.enabled")
 
     def test_should_have_a_lock_that_helm_accepts(self):
         lock = yaml.safe_load((CHART_DIR / "Chart.lock").read_text())
@@ -58,10 +66,12 @@ class TestPreflight:
         assert "install the operator first" in err.value.stderr
 
     def test_should_render_when_elasticsearch_is_disabled(self, helm):
-        render_chart(helm=helm, api_versions=(), values={"eck-elasticsearch": {"enabled": False}})
+        render_chart(helm=helm, api_versions=(CNPG_API,),
+                     values={"eck-elasticsearch": {"enabled": False}})
 
     def test_should_allow_turning_the_check_off(self, helm):
-        render_chart(helm=helm, api_versions=(), values={"preflight": {"requireEckApi": False}})
+        render_chart(helm=helm, api_versions=(CNPG_API,),
+                     values={"preflight": {"requireEckApi": False}})
 
 
 class TestRenderParity:
@@ -93,12 +103,25 @@ class TestElasticsearchRoles:
     def test_should_define_least_privilege_roles(self, helm):
         docs = render_chart(helm=helm, show_only=["templates/elasticsearch/roles-secret.yaml"])
         roles = yaml.safe_load(docs[0]["stringData"]["roles.yml"])
-        assert roles["la_stack_statements_reader"]["cluster"] == []
         for role in roles.values():
             for index in role["indices"]:
                 assert index["names"] == ["statements*"]
-        reader = roles["la_stack_statements_reader"]["indices"][0]["privileges"]
-        assert "write" not in reader
+        reader, writer, bootstrap = (roles[f"la_stack_{name}"] for name in (
+            "statements_reader", "statements_writer", "index_bootstrap"))
+        # Superset reads and lists tables (_cat/indices needs cluster and index monitor).
+        assert reader["cluster"] == ["monitor"]
+        assert set(reader["indices"][0]["privileges"]) == {"read", "view_index_metadata",
+                                                           "monitor"}
+        # Ralph writes through the alias, but may neither create indices nor roll over.
+        assert writer["cluster"] == ["monitor"]
+        assert set(writer["indices"][0]["privileges"]) == {"read", "write",
+                                                           "view_index_metadata"}
+        # The bootstrap hook, and ILM/SLM acting as it: lifecycle, rollover, snapshots.
+        assert {"manage_ilm", "manage_slm", "create_snapshot", "cluster:admin/repository/put",
+                "cluster:admin/repository/verify"} <= set(bootstrap["cluster"])
+        assert "manage" not in bootstrap["cluster"] and "all" not in bootstrap["cluster"]
+        assert set(bootstrap["indices"][0]["privileges"]) == {"create_index", "manage",
+                                                              "view_index_metadata"}
 
     def test_should_not_render_when_elasticsearch_is_disabled(self, helm):
         objects = render_chart(helm=helm, values={"eck-elasticsearch": {"enabled": False}})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
 import jmespath
 import pytest
@@ -20,6 +21,7 @@ SECRETS_HOOK = [
 ]
 ES_URL = "https://la-stack-es-http.la-stack.svc:9200"
 CA_SECRET = "la-stack-es-http-certs-public"
+PROGRAMS = "templates/hooks/programs-configmap.yaml"
 PROFILES = [None, VALUES_DIR / "demo.yaml", VALUES_DIR / "production.yaml"]
 PROFILE_IDS = ["defaults", "demo", "production"]
 
@@ -41,18 +43,26 @@ def env_of(container: dict) -> dict:
 SENSITIVE = re.compile(r"(PASSWORD|SECRET_KEY|TOKEN|HOSTS)$", re.IGNORECASE)
 
 
-def literal_env(node: object) -> list[dict]:
-    """Every container env entry with a literal `value`, anywhere in an object."""
-    found: list[dict] = []
+def dicts_in(node: object) -> Iterator[dict]:
+    """Every mapping anywhere in a rendered object, the object itself first."""
     if isinstance(node, dict):
-        if "env" in node and isinstance(node["env"], list):
-            found += [e for e in node["env"] if "value" in e]
+        yield node
         for child in node.values():
-            found += literal_env(child)
+            yield from dicts_in(child)
     elif isinstance(node, list):
         for child in node:
-            found += literal_env(child)
-    return found
+            yield from dicts_in(child)
+
+
+def literal_env(node: object) -> list[dict]:
+    """Every container env entry with a literal `value`, anywhere in an object."""
+    return [e for d in dicts_in(node) if isinstance(d.get("env"), list)
+            for e in d["env"] if "value" in e]
+
+
+def flattened_fields(node: object) -> list[dict]:
+    """Every mapping (field or dynamic template) of type flattened, anywhere in a body."""
+    return [d for d in dicts_in(node) if d.get("type") == "flattened"]
 
 
 def restricted(pod_spec: dict) -> None:
@@ -110,23 +120,46 @@ class TestSecretsHook:
         assert accounts["admin"]["scopes"] == ["all"]
         assert config["ralph"] == {
             "envSecret": "la-stack-ralph-es", "authSecret": "la-stack-ralph-auth",
-            "esUrl": ES_URL, "esUser": "la-stack-es-ralph"}
+            "esUrl": ES_URL, "esUser": "la-stack-es-ralph", "deployments": ["la-stack-ralph"]}
 
     def test_should_label_generated_secrets_as_not_helms(self, helm):
         labels = secrets_config(render_chart(helm=helm, show_only=SECRETS_HOOK))["labels"]
         assert labels["app.kubernetes.io/managed-by"] == "la-stack-secrets-hook"
-        assert labels["app.kubernetes.io/instance"] == "la-stack"
+
+    @pytest.mark.parametrize("release", ["la-stack", "lrs"])
+    def test_should_keep_generated_secrets_out_of_argo_cd_tracking(self, helm, release):
+        """Argo CD's label tracking claims what carries app.kubernetes.io/instance: <app>;
+        the generated Secrets say their release another way, and are never pruned."""
+        objects = render_chart(helm=helm, name=release, show_only=SECRETS_HOOK,
+                               values={"moodle": {"mariadb": {"auth": {
+                                   "existingSecret": f"{release}-mariadb"}}}})
+        config = json.loads(find(objects, "ConfigMap")[0]["data"]["secrets.json"])
+        assert "app.kubernetes.io/instance" not in jmespath.search("labels", config)
+        assert jmespath.search('labels."la-stack.io/release"', config) == release
+        assert jmespath.search("staleLabels", config) == ["app.kubernetes.io/instance"]
+        assert jmespath.search('annotations."argocd.argoproj.io/compare-options"',
+                               config) == "IgnoreExtraneous"
+        assert jmespath.search('annotations."argocd.argoproj.io/sync-options"',
+                               config) == "Prune=false"
 
     def test_should_grant_only_create_and_named_get_update(self, helm):
-        role = find(render_chart(helm=helm, show_only=SECRETS_HOOK), "Role")[0]
+        objects = render_chart(helm=helm, show_only=SECRETS_HOOK)
+        role = find(objects, "Role")[0]
         verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
-        assert verbs == {"create", "get", "update"}
+        assert verbs == {"create", "get", "update", "patch"}
         for rule in role["rules"]:
-            assert rule["resources"] == ["secrets"]
+            expected = ["deployments"] if rule["verbs"] == ["patch"] else ["secrets"]
+            assert rule["resources"] == expected
             if rule["verbs"] != ["create"]:
-                assert rule["resourceNames"], "get/update are limited to named Secrets"
+                assert rule["resourceNames"], "get/update/patch are limited to named objects"
+        # Update: the derived Secrets, and the generated ones (their labels and annotations
+        # are kept current); never a Secret the user provides.
+        config = secrets_config(objects)
+        generated = {e["secret"] for key in ("esUsers", "lrsAccounts", "generic")
+                     for e in config[key] if not e["existingSecret"]}
         update = next(r for r in role["rules"] if r["verbs"] == ["update"])
-        assert sorted(update["resourceNames"]) == ["la-stack-ralph-auth", "la-stack-ralph-es"]
+        assert set(update["resourceNames"]) == generated | {
+            "la-stack-ralph-auth", "la-stack-ralph-es"}
 
     def test_should_read_an_existing_secret_instead_of_generating(self, helm):
         values = {"elasticsearch": {"users": {"writer": {"existingSecret": "my-writer"}}},
@@ -138,12 +171,16 @@ class TestSecretsHook:
         writer = next(u for u in config["esUsers"] if u["username"] == "la-stack-ralph")
         assert writer["existingSecret"] == "my-writer"
         assert config["ralph"]["esUser"] == "my-writer"
-        get = next(r for r in find(objects, "Role")[0]["rules"] if r["verbs"] == ["get"])
+        rules = find(objects, "Role")[0]["rules"]
+        get = next(r for r in rules if r["verbs"] == ["get"])
         assert "my-writer" in get["resourceNames"]
+        update = next(r for r in rules if r["verbs"] == ["update"])
+        assert "my-writer" not in update["resourceNames"]
 
     def test_should_not_render_when_nothing_needs_credentials(self, helm):
         values = {"eck-elasticsearch": {"enabled": False}, "ralph": {"enabled": False},
-                  "moodle": {"enabled": False}, "superset": {"enabled": False}}
+                  "moodle": {"enabled": False}, "superset": {"enabled": False},
+                  "valkey": {"enabled": False}}
         objects = render_chart(helm=helm, values=values)
         assert not [o for o in objects if "secrets-hook" in o["metadata"]["name"]]
 
@@ -179,11 +216,93 @@ class TestIndexBootstrapHook:
         assert env["ES_PASSWORD"]["secretKeyRef"] == {"name": "la-stack-es-bootstrap",
                                                       "key": "password"}
 
-    def test_should_ship_the_mapping_it_installs(self, helm):
-        cm = render_chart(helm=helm, show_only=["templates/hooks/programs-configmap.yaml"])[0]
-        template = json.loads(cm["data"]["statements-template.json"])
-        assert "statements*" in json.dumps(template)
+    def test_should_ship_the_mapping_and_the_config_it_reads(self, helm):
+        pod = render_chart(helm=helm, show_only=self.TEMPLATE)[0]["spec"]["template"]["spec"]
+        env = env_of(pod["containers"][0])
+        cm = render_chart(helm=helm, show_only=[PROGRAMS])[0]
+        for key in ("CONFIG_FILE", "TEMPLATE_FILE"):
+            assert env[key].removeprefix("/hooks/") in cm["data"], key
         assert "es_bootstrap.py" in cm["data"]
+        mappings = json.loads(cm["data"]["statements-template.json"])
+        assert jmespath.search("template.mappings.properties.verb.properties.id.type",
+                               mappings) == "keyword"
+
+    def test_should_cap_every_flattened_field_so_no_value_rejects_a_statement(self, helm):
+        """Elasticsearch rejects a flattened value over 32,766 bytes unless the field sets
+        ignore_above; 8191 UTF-16 units is the most that always fits."""
+        cm = render_chart(helm=helm, show_only=[PROGRAMS])[0]
+        fields = flattened_fields(json.loads(cm["data"]["statements-template.json"]))
+        assert len(fields) > 10
+        assert all(0 < f.get("ignore_above", 0) <= 8191 for f in fields), fields
+
+
+class TestStatementsStore:
+    """es-bootstrap.json: what the bootstrap hook makes of `elasticsearch.*`."""
+
+    def config(self, helm, values=None) -> dict:
+        (cm,) = render_chart(helm=helm, values=values, show_only=[PROGRAMS])
+        return json.loads(cm["data"]["es-bootstrap.json"])
+
+    def test_should_put_the_defaults_in_the_template_settings(self, helm):
+        config = self.config(helm)
+        assert jmespath.search("settings", config) == {"number_of_shards": 1,
+                                                       "auto_expand_replicas": "0-1"}
+        assert jmespath.search("lifecycle.rollover", config) == {
+            "max_primary_shard_size": "50gb", "max_age": "30d"}
+        assert jmespath.search("lifecycle.deleteAfter", config) == ""
+        assert "snapshots" not in config
+
+    def test_should_take_sizing_and_retention_from_values(self, helm):
+        values = {"elasticsearch": {"statements": {
+            "primaryShards": 3, "autoExpandReplicas": "1-2", "bestCompression": True,
+            "rollover": {"maxPrimaryShardSize": "30gb", "maxAge": "7d"},
+            "deleteAfter": "1825d"}}}
+        config = self.config(helm, values)
+        assert config["settings"] == {"number_of_shards": 3, "auto_expand_replicas": "1-2",
+                                      "codec": "best_compression"}
+        assert config["lifecycle"] == {"rollover": {"max_primary_shard_size": "30gb",
+                                                    "max_age": "7d"}, "deleteAfter": "1825d"}
+
+    def test_should_wire_one_alias_to_ralph_superset_and_the_hook(self, helm):
+        values = {"elasticsearch": {"index": "statements_site"}}
+        objects = render_chart(helm=helm, values=values, subcharts=())
+        config = json.loads(find(objects, "ConfigMap", "la-stack-hook-programs")[0]["data"][
+            "es-bootstrap.json"])
+        ralph = find(objects, "ConfigMap", "la-stack-ralph-env")[0]["data"]
+        wiring = json.loads(find(objects, "ConfigMap", "la-stack-superset-wiring")[0]["data"][
+            "wiring.json"])
+        assert config["alias"] == ralph["RALPH_BACKENDS__LRS__ES__DEFAULT_INDEX"] == \
+            wiring["index"] == "statements_site"
+        assert config["testIndex"] == "statements_site.helm-test"
+
+    @pytest.mark.parametrize("index", ["xapi", "Statements", "statements.old"])
+    def test_should_refuse_an_alias_the_roles_do_not_grant(self, helm, index):
+        with pytest.raises(HelmFailedError) as err:
+            render_chart(helm=helm, values={"elasticsearch": {"index": index}})
+        assert mentions_key(err.value.stderr, "elasticsearch.index")
+
+    def test_should_register_the_snapshot_repository_and_policy(self, helm):
+        snapshots = {"enabled": True, "repository": {
+            "name": "campus", "type": "s3", "settings": {"bucket": "la", "base_path": "prod"}},
+            "policy": {"name": "nightly", "schedule": "0 0 2 * * ?",
+                       "retention": {"expireAfter": "60d", "minCount": 3, "maxCount": 90}}}
+        config = self.config(helm, {"elasticsearch": {"snapshots": snapshots}})
+        assert config["snapshots"] == {"repository": snapshots["repository"],
+                                       "policy": snapshots["policy"]}
+
+    def test_should_take_repository_credentials_only_from_the_keystore(self, helm):
+        """An access key in the repository's settings would land in a ConfigMap."""
+        snapshots = {"enabled": True, "repository": {"settings": {
+            "bucket": "la", "access_key": "AKIA-not-here"}}}
+        with pytest.raises(HelmFailedError) as err:
+            render_chart(helm=helm, values={"elasticsearch": {"snapshots": snapshots}})
+        assert "elasticsearch.snapshots.repository.settings.access_key" in err.value.stderr
+        assert "eck-elasticsearch.secureSettings" in err.value.stderr
+
+    def test_should_need_repository_settings_when_snapshots_are_on(self, helm):
+        with pytest.raises(HelmFailedError) as err:
+            render_chart(helm=helm, values={"elasticsearch": {"snapshots": {"enabled": True}}})
+        assert mentions_key(err.value.stderr, "elasticsearch.snapshots.repository.settings")
 
     def test_should_be_switchable_off(self, helm):
         values = {"elasticsearch": {"bootstrap": {"enabled": False}}}
@@ -207,13 +326,13 @@ class TestRalphEnvironment:
         assert data["RALPH_LRS_RESTRICT_BY_SCOPES"] == "true"
         assert data["RALPH_LRS_RESTRICT_BY_AUTHORITY"] == "true"
 
-    @pytest.mark.parametrize(("profile", "yellow"),
-                             [(None, "true"), (VALUES_DIR / "production.yaml", "false")],
-                             ids=["single-node", "three-nodes"])
-    def test_should_allow_yellow_only_on_a_single_node(self, helm, profile, yellow):
+    @pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
+    def test_should_allow_yellow_whatever_the_node_count(self, helm, profile):
+        # Ralph's liveness probe is its heartbeat: an ECK rolling restart turns a cluster of
+        # several nodes yellow, which must not restart every Ralph Pod.
         files = [profile] if profile else []
         data = render_chart(helm=helm, values_files=files, show_only=self.TEMPLATE)[0]["data"]
-        assert data["RALPH_BACKENDS__LRS__ES__ALLOW_YELLOW_STATUS"] == yellow
+        assert data["RALPH_BACKENDS__LRS__ES__ALLOW_YELLOW_STATUS"] == "true"
 
     def test_should_let_users_decide_on_yellow(self, helm):
         values = {"lrs": {"backend": {"allowYellowStatus": False}}}
@@ -242,6 +361,30 @@ class TestWiringPreflight:
         with pytest.raises(HelmFailedError) as err:
             render_chart(helm=helm, values=values, validate=False)
         assert mentions_key(err.value.stderr, key)
+
+    def test_should_refuse_production_selectors_naming_another_cluster(self, helm):
+        """values/production.yaml keeps Elasticsearch nodes apart by the cluster-name label;
+        renamed, the rule would select nothing, and the chart says which rule."""
+        tls = {"certificatesSecret": "lrs-es-http-certs-public"}
+        renamed = {"eck-elasticsearch": {"fullnameOverride": "lrs"}, "superset": {"enabled": False},
+                   "ralph": {"database": {"tls": tls}}}
+        with pytest.raises(HelmFailedError) as err:
+            render_chart(helm=helm, values=renamed, validate=False,
+                         values_files=[VALUES_DIR / "production.yaml"])
+        assert mentions_key(err.value.stderr, "eck-elasticsearch.nodeSets[0].podTemplate.spec."
+                            "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuring"
+                            "Execution[0]")
+        assert '"lrs"' in err.value.stderr
+
+    def test_should_refuse_a_budget_selecting_another_cluster(self, helm):
+        budget = {"spec": {"maxUnavailable": 1, "selector": {"matchLabels": {
+            "elasticsearch.k8s.elastic.co/cluster-name": "other"}}}}
+        values = {"eck-elasticsearch": {"podDisruptionBudget": budget, "nodeSets": [
+            {"name": "default", "count": 3}]}}
+        with pytest.raises(HelmFailedError) as err:
+            render_chart(helm=helm, values=values, validate=False)
+        assert mentions_key(err.value.stderr, "eck-elasticsearch.podDisruptionBudget.spec."
+                            "selector.matchLabels")
 
 
 class TestNoCredentialInManifests:
@@ -293,7 +436,7 @@ class TestElasticsearchResource:
     def test_should_have_the_production_shape(self, helm):
         spec = self.es(helm, VALUES_DIR / "production.yaml")["spec"]
         assert sum(ns["count"] for ns in spec["nodeSets"]) >= 3
-        assert spec["podDisruptionBudget"]["spec"]["maxUnavailable"] == 1
+        assert "podDisruptionBudget" not in spec  # ECK's health-aware default stays
         anti = jmespath.search(
             "nodeSets[0].podTemplate.spec.affinity.podAntiAffinity."
             "requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey", spec)
@@ -335,12 +478,62 @@ class TestRalphSubchartWiring:
         pod = self.deployment(helm)["spec"]["template"]["spec"]
         restricted(pod)
 
-    def test_should_raise_the_ingress_body_size(self, helm):
-        values = {"ralph": {"ingress": {"enabled": True}}}
-        objects = render_chart(helm=helm, values=values, subcharts=["ralph"])
-        ingress = find(objects, "Ingress")[0]
-        size = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
-        assert size == "16m"
+
+def secrets_read(pod: dict) -> set[str]:
+    """Every Secret a Pod spec reads: volumes, envFrom and env of every container."""
+    return set(jmespath.search(
+        "[volumes[].secret.secretName, volumes[].projected.sources[].secret.name,"
+        " [containers, initContainers][][].envFrom[].secretRef.name,"
+        " [containers, initContainers][][].env[].valueFrom.secretKeyRef.name][][]",
+        pod) or []) - {None}
+
+
+@requires_subcharts("ralph")
+class TestRolloutRights:
+    """The secrets hook may patch exactly the Deployments that read a Secret it derives."""
+
+    HOOK = "[?metadata.labels.\"app.kubernetes.io/component\"=='secrets-hook']"
+
+    def objects(self, helm, name="la-stack", values=None) -> list[dict]:
+        values = {"moodle": {"mariadb": {"auth": {"existingSecret": f"{name}-mariadb"}}},
+                  **(values or {})}
+        return render_chart(helm=helm, name=name, values=values,
+                            subcharts=["ralph", "moodle", "eck-elasticsearch"])
+
+    def config(self, objects: list[dict]) -> dict:
+        (cm,) = jmespath.search(f"{self.HOOK} | [?kind=='ConfigMap']", objects)
+        return json.loads(cm["data"]["secrets.json"])
+
+    def readers(self, objects: list[dict], config: dict) -> set[str]:
+        derived = {config["ralph"]["envSecret"], config["ralph"]["authSecret"]}
+        return {d["metadata"]["name"] for d in find(objects, "Deployment")
+                if secrets_read(d["spec"]["template"]["spec"]) & derived}
+
+    def patch_rules(self, objects: list[dict]) -> list[dict]:
+        return jmespath.search(
+            f"{self.HOOK} | [?kind=='Role'].rules[] | [?verbs==['patch']]", objects)
+
+    @pytest.mark.parametrize("release", ["la-stack", "lrs"])
+    def test_should_patch_only_the_deployments_reading_a_derived_secret(self, helm, release):
+        objects = self.objects(helm, release)
+        config = self.config(objects)
+        readers = self.readers(objects, config)
+        assert readers == {f"{release}-ralph"}
+        (rule,) = self.patch_rules(objects)
+        assert rule["apiGroups"] == ["apps"]
+        assert set(rule["resourceNames"]) == readers
+        assert set(jmespath.search("ralph.deployments", config)) == readers
+
+    def test_should_follow_the_ralph_charts_fullname_override(self, helm):
+        objects = self.objects(helm, values={"ralph": {"fullnameOverride": "lrs-api"}})
+        readers = self.readers(objects, self.config(objects))
+        assert readers == {"lrs-api"}
+        assert self.patch_rules(objects)[0]["resourceNames"] == ["lrs-api"]
+
+    def test_should_patch_nothing_without_ralph(self, helm):
+        objects = render_chart(helm=helm, values={"ralph": {"enabled": False}},
+                               show_only=SECRETS_HOOK)
+        assert self.patch_rules(objects) == []
 
 
 class TestHelmTest:
@@ -361,11 +554,25 @@ class TestHelmTest:
         restricted(pod)
         env = env_of(pod["containers"][0])
         assert env["LRS_URL"] == "http://la-stack-ralph.la-stack.svc:8080/xAPI"
-        assert env["LRS_PASSWORD"]["secretKeyRef"]["name"] == "la-stack-lrs-moodle"
+        assert env["LRS_PASSWORD"]["secretKeyRef"]["name"] == "la-stack-lrs-helm-test"
         assert env["ES_PASSWORD"]["secretKeyRef"]["name"] == "la-stack-es-superset"
         assert env["ES_URL"] == ES_URL
         ca = next(v for v in pod["volumes"] if v["name"] == "es-ca")
         assert ca["secret"]["secretName"] == CA_SECRET
+
+    def test_should_post_into_its_own_index_outside_the_dashboards(self, helm):
+        """The test account's auth.json target is the index the test counts in, and that
+        index is not the alias the dashboards read."""
+        objects = render_chart(helm=helm, subcharts=())
+        config = secrets_config(objects)
+        (account,) = [a for a in config["lrsAccounts"]
+                      if a["secret"] == "la-stack-lrs-helm-test"]
+        env = env_of(find(objects, "Pod", "la-stack-test-data-path")[0]["spec"]["containers"][0])
+        wiring = json.loads(find(objects, "ConfigMap", "la-stack-superset-wiring")[0]["data"][
+            "wiring.json"])
+        assert account["target"] == env["ES_INDEX"] == "statements.helm-test"
+        assert env["ES_INDEX"] != wiring["index"]
+        assert account["scopes"] == ["statements/write", "statements/read/mine"]
 
     def test_should_run_a_program_the_chart_ships(self, helm):
         cm = render_chart(helm=helm, show_only=["templates/hooks/programs-configmap.yaml"])[0]

@@ -9,30 +9,23 @@ import yaml
 
 from lastack import footprint
 from lastack.paths import CHART_DIR, VALUES_DIR
-from lastack.render import present_subcharts
+from lastack.render import present_subcharts, render_chart
 from tests.conftest import requires_subcharts
 
 CPU_BUDGET = Decimal(2)
 MEMORY_BUDGET = Decimal(6 * 1024**3)
-# Where our values size Superset's long-running containers (web, worker, PostgreSQL, Redis).
-SUPERSET_RESOURCES = ("supersetNode", "supersetWorker", "postgresql.primary", "redis.master")
+# Subcharts whose long-running containers our values size (requests under `resources`).
+SIZED_SUBCHARTS = ("superset-operator", "valkey")
 
 
-def declared_superset_requests() -> tuple[Decimal, Decimal]:
-    """(cpu, memory) requested by Superset as our values size it, for when its chart is
-    absent and cannot be rendered (one replica each, as in the demo)."""
-    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())["superset"]
-    demo = (yaml.safe_load((VALUES_DIR / "demo.yaml").read_text()) or {}).get("superset", {})
-    assert not {"supersetNode", "supersetWorker"} & set(demo), "then merge the demo overlay"
-    cpu = memory = Decimal(0)
-    for path in SUPERSET_RESOURCES:
-        node = values
-        for key in path.split("."):
-            node = node[key]
-        requests = node["resources"]["requests"]
-        cpu += footprint.quantity(requests["cpu"])
-        memory += footprint.quantity(requests["memory"])
-    return cpu, memory
+def declared_requests(name: str) -> tuple[Decimal, Decimal]:
+    """(cpu, memory) our values request for a subchart's one Pod, for when its chart is
+    absent and cannot be rendered."""
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())[name]
+    demo = (yaml.safe_load((VALUES_DIR / "demo.yaml").read_text()) or {}).get(name, {})
+    assert "resources" not in demo, "then merge the demo overlay"
+    requests = values["resources"]["requests"]
+    return footprint.quantity(requests["cpu"]), footprint.quantity(requests["memory"])
 
 
 def demo_totals() -> footprint.Usage:
@@ -63,15 +56,16 @@ class TestDemoBudget:
 
 @pytest.mark.skipif(not present_subcharts(), reason="no subchart archive vendored (make deps)")
 class TestDemoBudgetOfPresentComponents:
-    """Rendered components plus Superset's declared requests (its chart is absent here)."""
+    """Rendered components plus the declared requests of the sized subcharts that are absent."""
 
-    def test_should_fit_with_superset_as_our_values_size_it(self):
+    def test_should_fit_with_absent_subcharts_as_our_values_size_them(self):
         totals = demo_totals()
         cpu, memory = CPU_BUDGET, MEMORY_BUDGET
-        if "superset" not in present_subcharts():
-            superset_cpu, superset_memory = declared_superset_requests()
-            assert superset_cpu > 0 and superset_memory > 0
-            cpu, memory = cpu - superset_cpu, memory - superset_memory
+        for name in SIZED_SUBCHARTS:
+            if name not in present_subcharts():
+                sub_cpu, sub_memory = declared_requests(name)
+                assert sub_cpu > 0 and sub_memory > 0
+                cpu, memory = cpu - sub_cpu, memory - sub_memory
         assert totals.cpu_request <= cpu
         assert totals.memory_request <= memory
 
@@ -80,3 +74,27 @@ class TestDemoBudgetOfPresentComponents:
         es = steady["elasticsearch"]
         assert es.memory_request == 3 * Decimal(4 * 1024**3), "three nodes of 4Gi"
         assert es.storage == 3 * Decimal(100 * 1024**3)
+
+
+class TestOperatedResources:
+    """Superset and its metastore count from their resources, as their operators run them."""
+
+    def test_should_count_superset_components_and_the_metastore_instances(self):
+        steady, transient = footprint.usage_by_component(render_chart(
+            values_files=[VALUES_DIR / "production.yaml"], subcharts=()))
+        values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())["superset"]
+        web, worker, beat = (footprint.quantity(values[c]["resources"]["requests"]["memory"])
+                             for c in ("webServer", "celeryWorker", "celeryBeat"))
+        # production: two web servers, two workers, one beat; three metastore instances.
+        assert steady["superset"].memory_request == 2 * web + 2 * worker + beat
+        pg = footprint.quantity(values["metastore"]["resources"]["requests"]["memory"])
+        assert steady["superset-metastore"].memory_request == 3 * pg
+        assert steady["superset-metastore"].storage == 3 * Decimal(10 * 1024**3)
+        assert transient["superset-lifecycle"].memory_request == footprint.quantity(
+            values["lifecycleResources"]["requests"]["memory"])
+
+    def test_should_count_superset_in_the_demo_without_any_subchart(self):
+        steady, _ = footprint.usage_by_component(render_chart(
+            values_files=[VALUES_DIR / "demo.yaml"], subcharts=()))
+        assert steady["superset"].cpu_request > 0
+        assert steady["superset-metastore"].cpu_request > 0

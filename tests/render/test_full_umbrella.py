@@ -44,7 +44,7 @@ class TestFullUmbrella:
 
     def test_should_render_every_component(self, helm):
         names = " ".join(o["metadata"]["name"] for o in render_chart(helm=helm))
-        for component in ("ralph", "superset", "moodle", "mariadb"):
+        for component in ("ralph", "superset", "valkey", "moodle", "mariadb"):
             assert component in names
 
 
@@ -83,11 +83,12 @@ class TestMoodleSubchart:
         assert any("mariadb" in n for n in workloads)
 
 
-@requires_subcharts("superset")
-class TestSupersetSubchart:
-    """The upstream superset chart renders its web Deployment."""
+@requires_subcharts("superset-operator", "valkey")
+class TestSupersetSubcharts:
+    """The Superset operator and Valkey run beside the Superset resource la-stack renders."""
 
-    def test_should_render_the_superset_deployment(self, helm):
+    def test_should_render_the_operator_and_valkey(self, helm):
         objects = render_chart(helm=helm)
         names = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
-        assert any("superset" in n for n in names)
+        assert {"la-stack-superset-operator", "la-stack-valkey"} <= names
+        assert {"Superset", "Cluster"} <= {o["kind"] for o in objects}

@@ -130,3 +130,17 @@ class TestRenderChart:
 
         listed = {d.name for d in chartdeps.dependencies(chart)}
         assert listed == render.present_subcharts()
+
+    def test_should_hide_every_vendored_archive_when_asked(self, monkeypatch, helm):
+        """The empty-chart-cache pass: whatever is vendored, the render is the umbrella's
+        own, and the skip reason says why."""
+        monkeypatch.setenv(render.WITHOUT_SUBCHARTS_ENV, "1")
+        assert render.present_subcharts() == set()
+        from lastack import chartdeps
+
+        (ralph,) = [d for d in chartdeps.dependencies() if d.name == "ralph"]
+        reason = render.missing_subcharts_reason(["ralph"])
+        assert reason and ralph.archive in reason and render.WITHOUT_SUBCHARTS_ENV in reason
+        kinds = {o["kind"] for o in render_chart(helm=helm)}
+        # Subcharts bring these kinds; the umbrella's own templates do not.
+        assert not kinds & {"Deployment", "StatefulSet", "Elasticsearch"}, kinds

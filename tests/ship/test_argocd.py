@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 
+import jmespath
 import pytest
 import yaml
 
@@ -62,7 +63,8 @@ class TestParentChart:
     def test_should_render_one_valid_application_per_component(self, helm, environment):
         rendered = apps(helm, environment)
         applications = {k for k, o in rendered.items() if o["kind"] == "Application"}
-        assert applications == {"Application/eck-operator", "Application/la-stack"}
+        assert applications == {"Application/eck-operator", "Application/cnpg-operator",
+                                "Application/la-stack"}
         for obj in rendered.values():
             validate_object(obj)
             assert obj["metadata"]["namespace"] == "argocd"
@@ -71,6 +73,7 @@ class TestParentChart:
         rendered = apps(helm, environment)
         stack = rendered["Application/la-stack"]
         assert wave(rendered["Application/eck-operator"]) < wave(stack)
+        assert wave(rendered["Application/cnpg-operator"]) < wave(stack)
         assert wave(rendered["Secret/la-stack-oci-repository"]) < wave(stack)
 
     def test_should_install_the_pinned_eck_operator(self, helm, environment):
@@ -86,6 +89,31 @@ class TestParentChart:
         assert ignored["group"] == "admissionregistration.k8s.io"
         paths = ignored.get("jqPathExpressions", []) + ignored.get("jsonPointers", [])
         assert any("caBundle" in p and "webhooks" in p for p in paths)
+
+    def test_should_install_the_pinned_cnpg_operator(self, helm, environment):
+        operator = apps(helm, environment)["Application/cnpg-operator"]
+        source = operator["spec"]["source"]
+        assert (source["repoURL"], source["targetRevision"], source["path"]) == (
+            "https://github.com/cloudnative-pg/cloudnative-pg.git", "v1.30.0", "releases")
+        assert source["directory"]["include"] == "cnpg-1.30.0.yaml"
+        assert "ServerSideApply=true" in operator["spec"]["syncPolicy"]["syncOptions"]
+        kinds = {d["kind"] for d in operator["spec"]["ignoreDifferences"]}
+        assert kinds == {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+
+    @pytest.mark.parametrize(("path", "expected"), [
+        ("podSecurityContext.runAsNonRoot", True),
+        ("podSecurityContext.seccompProfile.type", "RuntimeDefault"),
+        ("securityContext.runAsNonRoot", True),
+        ("securityContext.allowPrivilegeEscalation", False),
+        ("securityContext.capabilities.drop", ["ALL"]),
+        ("securityContext.seccompProfile.type", "RuntimeDefault"),
+    ])
+    def test_should_run_the_operator_under_pod_security_restricted(
+            self, helm, environment, path, expected):
+        """eck-operator puts `podSecurityContext` on its Pod and `securityContext` on its
+        manager container; its defaults lack the seccompProfile `restricted` requires."""
+        operator = apps(helm, environment)["Application/eck-operator"]
+        assert jmespath.search(f"spec.source.helm.valuesObject.{path}", operator) == expected
 
     def test_should_pull_la_stack_from_oci_at_the_chart_version(self, helm, environment):
         rendered = apps(helm, environment)
@@ -139,6 +167,10 @@ class TestBootstrap:
         assert (REPO_ROOT / source["path"]).resolve() == APPS_CHART
         assert source["helm"]["valueFiles"] == [f"values-{path.stem}.yaml"]
         assert FINALIZER in root["metadata"]["finalizers"]
+
+    def test_should_pin_production_to_the_release_tag(self):
+        root = yaml.safe_load((ARGOCD_DIR / "bootstrap" / "production.yaml").read_text())
+        assert jmespath.search("spec.source.targetRevision", root) == f"v{CHART_VERSION}"
 
 
 def lua_literal(value: object) -> str:

@@ -31,6 +31,12 @@ def walked_images(node: object) -> set[str]:
             # Not written in the manifest; ECK pulls this when spec.image is unset.
             found.add(spec.get("image")
                       or f"docker.elastic.co/elasticsearch/elasticsearch:{spec['version']}")
+        if node.get("kind") == "Superset":
+            # The operator runs every component and task from spec.image.
+            image = node["spec"]["image"]
+            found.add(f"{image['repository']}:{image['tag']}")
+        if node.get("kind") == "Cluster" and node["spec"].get("imageName"):
+            found.add(node["spec"]["imageName"])
         for key, value in node.items():
             if key in CONTAINER_KEYS and isinstance(value, list):
                 found |= {c["image"] for c in value if isinstance(c, dict) and c.get("image")}

@@ -27,7 +27,13 @@ from lastack.publish import (
     publish,
     publish_chart,
 )
-from lastack.render import ECK_API, NAMESPACE, RELEASE_NAME, parse_manifest, render_manifest
+from lastack.render import (
+    DEFAULT_API_VERSIONS,
+    NAMESPACE,
+    RELEASE_NAME,
+    parse_manifest,
+    render_manifest,
+)
 from lastack.toolchain import HELMS, KUBERNETES_VERSION
 from lastack.validation import validate_objects
 from lastack.version_check import bump_patch
@@ -217,7 +223,7 @@ class TestOciRoundTrip:
         template = helm_run(helm, [
             "template", RELEASE_NAME, f"{registry.url}/{NAME}", "--version", VERSION,
             "--plain-http", "--namespace", NAMESPACE, "--kube-version", KUBERNETES_VERSION,
-            "--api-versions", ECK_API], helm_home)
+            *[a for api in DEFAULT_API_VERSIONS for a in ("--api-versions", api)]], helm_home)
         assert template.returncode == 0, template.stderr
         remote_objects = parse_manifest(manifest_only(template.stdout))
         validate_objects(remote_objects)

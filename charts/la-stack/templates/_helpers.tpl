@@ -39,7 +39,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-The ECK API must be served before an Elasticsearch resource can be applied.
+The ECK API must be served before an Elasticsearch resource can be applied (and the
+CloudNativePG API before Superset's metastore: la-stack.superset.preflight).
 */}}
 {{- define "la-stack.preflight" -}}
 {{- $es := index .Values "eck-elasticsearch" }}
@@ -48,12 +49,24 @@ The ECK API must be served before an Elasticsearch resource can be applied.
 {{- end }}
 {{- if $es.enabled }}
 {{- include "la-stack.preflight.elasticsearch" . }}
+{{- include "la-stack.preflight.snapshots" . }}
 {{- end }}
 {{- if and .Values.ralph.enabled $es.enabled }}
 {{- include "la-stack.preflight.ralph" . }}
 {{- end }}
+{{- if .Values.ralph.enabled }}
+{{- include "la-stack.preflight.lrs" . }}
+{{- end }}
 {{- if .Values.moodle.enabled }}
 {{- include "la-stack.preflight.moodle" . }}
+{{- end }}
+{{- if .Values.superset.enabled }}
+{{- include "la-stack.superset.preflight" . }}
+{{- else if .Values.valkey.enabled }}
+{{- fail "valkey.enabled must be false while superset.enabled is false: Valkey only serves Superset, and its password comes from Superset's generated Secret." }}
+{{- end }}
+{{- if .Values.networkPolicy.enabled }}
+{{- include "la-stack.preflight.network" . }}
 {{- end }}
 {{- end }}
 
@@ -107,6 +120,30 @@ generates are the names those charts were told to use.
 {{- if not (has .Values.elasticsearch.rolesSecret $roles) }}
 {{- fail (printf "eck-elasticsearch.auth.roles must list secretName %q (elasticsearch.rolesSecret), or the la-stack roles will not exist." .Values.elasticsearch.rolesSecret) }}
 {{- end }}
+{{- include "la-stack.preflight.esSelectors" (dict "es" $es "name" $name) }}
+{{- end }}
+
+{{/*
+Values cannot template the Elasticsearch name into a label selector, so a selector on
+ECK's cluster-name label that names another cluster would silently select nothing.
+*/}}
+{{- define "la-stack.preflight.esSelectors" -}}
+{{- $label := "elasticsearch.k8s.elastic.co/cluster-name" }}
+{{- $pdb := dig "podDisruptionBudget" "spec" "selector" "matchLabels" dict .es }}
+{{- if and (hasKey $pdb $label) (ne (index $pdb $label) .name) }}
+{{- fail (printf "eck-elasticsearch.podDisruptionBudget.spec.selector.matchLabels[%s] is %q but the Elasticsearch is named %q: the budget would cover no Pod." $label (index $pdb $label) .name) }}
+{{- end }}
+{{- range $i, $set := .es.nodeSets | default list }}
+{{- $anti := dig "podTemplate" "spec" "affinity" "podAntiAffinity" dict $set }}
+{{- range $kind, $terms := $anti }}
+{{- range $j, $term := $terms }}
+{{- $selector := dig "labelSelector" "matchLabels" dict (dig "podAffinityTerm" $term $term) }}
+{{- if and (hasKey $selector $label) (ne (index $selector $label) $.name) }}
+{{- fail (printf "eck-elasticsearch.nodeSets[%d].podTemplate.spec.affinity.podAntiAffinity.%s[%d] selects %s=%q but the Elasticsearch is named %q: the rule would keep no Pods apart." $i $kind $j $label (index $selector $label) $.name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{- define "la-stack.preflight.ralph" -}}
@@ -144,17 +181,6 @@ The Secret in which ECK publishes the CA of the HTTP layer (keys ca.crt, tls.crt
 */}}
 {{- define "la-stack.es.caSecret" -}}
 {{- printf "%s-es-http-certs-public" (include "la-stack.es.name" .) }}
-{{- end }}
-
-{{/*
-Total Elasticsearch nodes across node sets.
-*/}}
-{{- define "la-stack.es.nodeCount" -}}
-{{- $total := 0 }}
-{{- range (index .Values "eck-elasticsearch").nodeSets }}
-{{- $total = add $total (default 1 .count) }}
-{{- end }}
-{{- $total }}
 {{- end }}
 
 {{/*
@@ -220,6 +246,26 @@ resources:
 {{- end }}
 
 {{/*
+activeDeadlineSeconds of a hook Job: the program's own deadline plus a minute for the Pod
+to start and report. Usage: include "la-stack.hooks.activeDeadline" .Values.hooks.deadlineSeconds
+*/}}
+{{- define "la-stack.hooks.activeDeadline" -}}
+{{- add . 60 }}
+{{- end }}
+
+{{/*
+The `--timeout` helm install/upgrade needs: Helm waits for each hook Job up to it (default
+5m), so it must exceed the longest Job deadline; one minute more, rounded up to minutes.
+*/}}
+{{- define "la-stack.helmTimeout" -}}
+{{- $longest := int (include "la-stack.hooks.activeDeadline" .Values.hooks.deadlineSeconds) }}
+{{- if and .Values.superset.enabled .Values.supersetWiring.enabled }}
+{{- $longest = max $longest (int (include "la-stack.hooks.activeDeadline" .Values.supersetWiring.deadlineSeconds)) }}
+{{- end }}
+{{- printf "%dm" (add (div (add $longest 59) 60) 1) }}
+{{- end }}
+
+{{/*
 Annotations of a hook object. Usage:
 include "la-stack.hook" (dict "ctx" $ "phases" "pre-install,pre-upgrade" "weight" -10)
 */}}
@@ -242,16 +288,26 @@ which Secrets are derived from them (see files/hooks/README.md).
 {{- end }}
 {{- end }}
 {{- $accounts := list }}
-{{- /* Generated Secrets outlive releases and are not Helm's: they say who made them. */}}
-{{- $labels := fromYaml (include "la-stack.selectorLabels" .) }}
-{{- $_ := set $labels "app.kubernetes.io/part-of" "la-stack" }}
-{{- $_ := set $labels "app.kubernetes.io/managed-by" "la-stack-secrets-hook" }}
-{{- $config := dict "labels" $labels "esUsers" $esUsers }}
+{{- /*
+Generated Secrets outlive releases and are not Helm's: they say who made them, and under
+Argo CD they are neither the Application's (its label tracking reads
+app.kubernetes.io/instance, which earlier versions set and the hook now removes) nor pruned.
+*/}}
+{{- $labels := dict "app.kubernetes.io/name" (include "la-stack.name" .) "app.kubernetes.io/part-of" "la-stack" "app.kubernetes.io/managed-by" "la-stack-secrets-hook" "la-stack.io/release" .Release.Name }}
+{{- $annotations := dict "argocd.argoproj.io/compare-options" "IgnoreExtraneous" "argocd.argoproj.io/sync-options" "Prune=false" }}
+{{- $config := dict "labels" $labels "annotations" $annotations "staleLabels" (list "app.kubernetes.io/instance") "esUsers" $esUsers }}
 {{- if .Values.ralph.enabled }}
-{{- range $name, $acct := .Values.lrs.accounts }}
-{{- $accounts = append $accounts (dict "secret" $acct.secretName "username" $acct.username "scopes" $acct.scopes "agent" (dict "mbox" $acct.mbox) "existingSecret" $acct.existingSecret) }}
+{{- range $acct := (include "la-stack.lrs.accounts" . | fromJsonArray) }}
+{{- $accounts = append $accounts (dict "secret" $acct.secret "username" $acct.username "scopes" $acct.scopes "agent" (dict "mbox" $acct.mbox) "existingSecret" $acct.existingSecret) }}
 {{- end }}
-{{- $_ := set $config "ralph" (dict "envSecret" .Values.ralph.lrsEnvSecret "authSecret" .Values.ralph.lrsAuthSecret "esUrl" (include "la-stack.es.url" .) "esUser" (include "la-stack.credentialSecret" .Values.elasticsearch.users.writer)) }}
+{{- /* `helm test` posts with its own account into its own index, outside the dashboards. */}}
+{{- $accounts = append $accounts (dict "secret" (include "la-stack.helmTest.lrsSecret" .) "username" "helm-test" "scopes" (list "statements/write" "statements/read/mine") "agent" (dict "mbox" "mailto:helm-test@example.org") "existingSecret" "" "target" (include "la-stack.es.testIndex" .)) }}
+{{- /*
+`deployments`: the long-running readers of the two derived Secrets, rolled when one is
+rewritten. Only Ralph's (the ralph chart names its Deployment as its Service); its
+CronJobs read the Secrets afresh at each run.
+*/}}
+{{- $_ := set $config "ralph" (dict "envSecret" .Values.ralph.lrsEnvSecret "authSecret" .Values.ralph.lrsAuthSecret "esUrl" (include "la-stack.es.url" .) "esUser" (include "la-stack.credentialSecret" .Values.elasticsearch.users.writer) "deployments" (list (include "la-stack.ralph.serviceName" .))) }}
 {{- end }}
 {{- $_ := set $config "lrsAccounts" $accounts }}
 {{- $generic := list }}
@@ -262,7 +318,8 @@ which Secrets are derived from them (see files/hooks/README.md).
 {{- end }}
 {{- end }}
 {{- if .Values.superset.enabled }}
-{{- /* Superset reads these keys as environment variables (envFromSecrets). */}}
+{{- /* The Superset resource and Valkey read these keys; DB_PASS stays generated so an
+     existing Secret keeps its shape (CloudNativePG now generates the metastore password). */}}
 {{- $generic = append $generic (dict "secret" .Values.supersetWiring.credentialsSecret "keys" (dict "SUPERSET_SECRET_KEY" 64 "LA_STACK_ADMIN_PASSWORD" 24 "DB_PASS" 32 "REDIS_PASSWORD" 32) "existingSecret" "") }}
 {{- end }}
 {{- $_ := set $config "generic" $generic }}
@@ -270,20 +327,28 @@ which Secrets are derived from them (see files/hooks/README.md).
 {{- end }}
 
 {{/*
-Every Secret name the secrets hook may read (get) and the ones it may rewrite (update).
+Every Secret name the secrets hook may read (get) and the ones it may rewrite (update):
+the derived ones, and the generated ones whose labels and annotations it keeps current.
+A user's existingSecret is only read. `deployments`: the ones it may patch (roll).
 */}}
 {{- define "la-stack.hooks.secretNames" -}}
 {{- $config := fromJson (include "la-stack.hooks.secretsConfig" .) }}
 {{- $read := list }}
+{{- $update := list }}
 {{- range (concat $config.esUsers $config.lrsAccounts $config.generic) }}
 {{- $read = append $read .secret }}
-{{- with .existingSecret }}{{ $read = append $read . }}{{ end }}
+{{- if .existingSecret }}
+{{- $read = append $read .existingSecret }}
+{{- else }}
+{{- $update = append $update .secret }}
 {{- end }}
-{{- $update := list }}
+{{- end }}
 {{- with $config.ralph }}
-{{- $update = list .envSecret .authSecret }}
+{{- $update = concat $update (list .envSecret .authSecret) }}
 {{- end }}
-{{- toJson (dict "read" (concat $read $update | uniq) "update" $update) }}
+{{- $deployments := list }}
+{{- with $config.ralph }}{{ $deployments = .deployments }}{{ end }}
+{{- toJson (dict "read" (concat $read $update | uniq) "update" ($update | uniq) "deployments" $deployments) }}
 {{- end }}
 
 {{/*
@@ -307,6 +372,16 @@ Ralph's Service, as the ralph subchart names it, and the xAPI endpoint behind it
 {{- else }}
 {{- printf "%s-ralph" .Release.Name | trunc 63 | trimSuffix "-" }}
 {{- end }}
+{{- end }}
+
+{{/*
+The labels the ralph chart puts on Ralph's Pods (its selectorLabels).
+*/}}
+{{- define "la-stack.ralph.selectorLabels" -}}
+app.kubernetes.io/name: {{ default "ralph" .Values.ralph.nameOverride }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app: ralph
+service: app
 {{- end }}
 
 {{- define "la-stack.ralph.xapiUrl" -}}

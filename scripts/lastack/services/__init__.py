@@ -1,14 +1,17 @@
-"""Real services for the hooks tier: Elasticsearch (Maven Central), Ralph and Superset (PyPI).
+"""Real services for the hooks tier: Elasticsearch (Maven Central), Ralph and Superset (PyPI),
+PostgreSQL 15 and Valkey/Redis (Debian packages, from .ci/install-system-packages).
 
-`python -m lastack services` installs all three (quick when present) and prints their versions;
-`make test` runs it before pytest. The tests start and stop the servers themselves.
+`python -m lastack services` installs the first three (quick when present) and prints every
+version; `make test` runs it before pytest. The tests start and stop the servers themselves.
+A missing Debian package is reported, not fatal: the tests that need it skip and say how to
+get it.
 """
 
 from __future__ import annotations
 
 import sys
 
-from lastack.services import elasticsearch, ralph, superset
+from lastack.services import elasticsearch, postgresql, ralph, superset, valkey
 from lastack.services.processes import ServiceError
 
 
@@ -22,6 +25,7 @@ def main(args: list[str]) -> int:
         ralph.install()
         versions = ralph.package_versions("ralph-malph", "elasticsearch", "pydantic")
         superset.install()
+        drivers = superset.package_versions("psycopg2-binary", "redis")
     except ServiceError as error:
         print(f"lastack services: {error}", file=sys.stderr)
         return 1
@@ -30,5 +34,12 @@ def main(args: list[str]) -> int:
         f"ralph-malph {versions['ralph-malph']} with elasticsearch-py "
         f"{versions['elasticsearch']}, pydantic {versions['pydantic']}"
     )
-    print(f"apache-superset {superset.VERSION} (its own venv, for the Superset wiring hook)")
+    print(f"apache-superset {superset.VERSION} (its own venv, for the Superset wiring hook) with "
+          f"psycopg2 {drivers['psycopg2-binary']}, redis-py {drivers['redis']}")
+    for name, probe in (("postgresql", postgresql.server_version),
+                        ("valkey/redis", valkey.server_version)):  # fmt: skip
+        try:
+            print(f"{name} {probe()}")
+        except ServiceError as error:
+            print(f"lastack services: {error} (the tests that need it skip)", file=sys.stderr)
     return 0

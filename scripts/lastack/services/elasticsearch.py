@@ -230,6 +230,7 @@ class ElasticsearchServer(LoopbackServer):
     admin_password: str = field(default_factory=lambda: base64.b32encode(os.urandom(10)).decode())
     java_version: int = 0
     startup_seconds: float = 0.0
+    snapshot_dir: Path = Path()
     _process: ManagedProcess | None = None
     _workdir: Path | None = None
 
@@ -241,8 +242,9 @@ class ElasticsearchServer(LoopbackServer):
         work = Path(tempfile.mkdtemp(prefix="la-stack-es-"))
         self._workdir = work
         conf, data, logs, tmp = (work / d for d in ("config", "data", "logs", "tmp"))
+        self.snapshot_dir = work / "snapshots"
         shutil.copytree(home / "config", conf)
-        for directory in (data, logs, tmp):
+        for directory in (data, logs, tmp, self.snapshot_dir):
             directory.mkdir()
         make_certificates(conf / "certs")
         self.ca_file = conf / "certs" / "ca.crt"
@@ -256,6 +258,8 @@ class ElasticsearchServer(LoopbackServer):
             "discovery.type": "single-node",
             "path.data": str(data),
             "path.logs": str(logs),
+            # `fs` snapshot repositories may live below this folder.
+            "path.repo": str(self.snapshot_dir),
             # A nearly full developer disk must not turn indices read-only mid-test.
             "cluster.routing.allocation.disk.threshold_enabled": False,
             "xpack.security.enabled": True,

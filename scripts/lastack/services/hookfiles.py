@@ -4,6 +4,7 @@ them (`python3 /hooks/<name>.py` with only its environment)."""
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,15 @@ from lastack.paths import CHART_DIR
 
 HOOKS_DIR = CHART_DIR / "files" / "hooks"
 TEMPLATE_FILE = CHART_DIR / "files" / "elasticsearch" / "statements-template.json"
+PROGRAMS_CONFIGMAP = "templates/hooks/programs-configmap.yaml"
+
+
+def bootstrap_config(values: dict | None = None) -> dict:
+    """es_bootstrap.py's config as the chart renders it from `values`."""
+    from lastack.render import render_chart
+
+    (cm,) = render_chart(values=values, show_only=[PROGRAMS_CONFIGMAP], subcharts=())
+    return json.loads(cm["data"]["es-bootstrap.json"])
 
 
 def import_hook(name: str) -> ModuleType:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import shutil
@@ -32,7 +33,9 @@ def install_pinned_venv(venv: Path, requirements: Sequence[str], what: str) -> N
          *requirements], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise ServiceError(f"pip could not install {what}:\n{result.stderr[-3000:]}")
-    (venv / ".la-stack-requirements").write_text("\n".join(requirements) + "\n")
+    stamp = venv / ".la-stack-requirements"
+    stamp.unlink(missing_ok=True)  # a new file: a hard-linked copy of the venv keeps its own
+    stamp.write_text("\n".join(requirements) + "\n")
 
 
 class LoopbackServer:
@@ -47,7 +50,11 @@ class LoopbackServer:
         raise NotImplementedError
 
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # what a failed start left behind: its process, its directory
+            raise
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -65,9 +72,21 @@ class LoopbackServer:
     def log_file(self) -> Path | None:
         return self._process.log_file if self._process else None
 
+    @property
+    def host(self) -> str:
+        """Every loopback server binds here only."""
+        return "127.0.0.1"
+
+    def log_tail(self, lines: int = 40) -> str:
+        return tail(self._process.log_file, lines) if self._process else "(not started)"
+
 
 class ServiceError(RuntimeError):
     """A service could not be installed or started; the message says why and what to do."""
+
+
+def random_secret(length: int = 24) -> str:
+    return base64.urlsafe_b64encode(os.urandom(length)).decode().rstrip("=")
 
 
 def free_port() -> int:

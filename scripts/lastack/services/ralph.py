@@ -44,7 +44,7 @@ def chart_env(
     ca_file: Path | str | None,
     app_dir: Path | str,
     index: str = "statements",
-    allow_yellow: bool = True,
+    allow_yellow: bool | None = None,
 ) -> dict[str, str]:
     """The environment the chart gives Ralph's container, read from the chart itself.
 
@@ -55,8 +55,9 @@ def chart_env(
     """
     from lastack.render import render_chart
 
-    values = {"elasticsearch": {"index": index},
-              "lrs": {"backend": {"allowYellowStatus": allow_yellow}}}
+    values: dict[str, Any] = {"elasticsearch": {"index": index}}
+    if allow_yellow is not None:  # None: the chart's default
+        values["lrs"] = {"backend": {"allowYellowStatus": allow_yellow}}
     cm = render_chart(values=values, show_only=["templates/ralph/env-configmap.yaml"])[0]
     env = dict(cm["data"])
     env.update({
@@ -115,11 +116,9 @@ class RalphServer(LoopbackServer):
     env: dict[str, str]
     url: str = ""
     startup_seconds: float = 0.0
-    workers: int = 1
+    workers: int | None = None  # None: uvicorn's own default, i.e. $WEB_CONCURRENCY or 1
     _process: ManagedProcess | None = None
     _workdir: Path | None = field(default=None, repr=False)
-
-
 
     def start(self) -> None:
         install()
@@ -127,7 +126,9 @@ class RalphServer(LoopbackServer):
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         argv = [str(PYTHON), "-m", "uvicorn", "ralph.api:app", "--host", "127.0.0.1",
-                "--port", str(port), "--workers", str(self.workers), "--no-access-log"]  # fmt: skip
+                "--port", str(port), "--no-access-log"]  # fmt: skip
+        if self.workers is not None:
+            argv += ["--workers", str(self.workers)]
         env = {
             "PATH": f"{VENV / 'bin'}:/usr/bin:/bin",
             "HOME": str(self._workdir),
@@ -156,7 +157,7 @@ class RalphServer(LoopbackServer):
         if auth:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
-        data = None if body is None else json.dumps(body).encode()
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data, headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as answer:

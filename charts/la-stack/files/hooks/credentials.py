@@ -25,8 +25,15 @@ PASSWORD_LENGTH = 32
 MIN_LENGTH = 6  # ECK refuses file-realm passwords shorter than 6 characters
 MAX_LENGTH = 1024
 DIGEST_ANNOTATION = "la-stack.io/inputs-sha256"
+# On a derived Secret whose readers have not been rolled since its data changed: kept until
+# they are, so a run that fails in between rolls them on the next one.
+ROLLOUT_PENDING_ANNOTATION = "la-stack.io/rollout-pending"
+# On the pod template of a Deployment rolled because a Secret it reads changed.
+RESTARTED_AT_ANNOTATION = "la-stack.io/restartedAt"
 RALPH_HOSTS_KEY = "RALPH_BACKENDS__LRS__ES__HOSTS"
 RALPH_AUTH_KEY = "auth.json"
+# The program recognises the Secrets it made by this label (every release has set it).
+OWNER_LABEL = "app.kubernetes.io/managed-by"
 RALPH_SCOPES = frozenset(
     {
         "statements/write",
@@ -42,6 +49,7 @@ RALPH_SCOPES = frozenset(
     }
 )
 AGENT_IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
+INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 # Ralph checks auth.json's mbox with email-validator, which refuses these special-use
 # top-level domains; Ralph then answers 500 to every authenticated request.
 REFUSED_MAIL_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
@@ -72,10 +80,18 @@ class LrsAccount:
     scopes: tuple[str, ...]
     agent: dict[str, Any]
     existing_secret: str = ""
+    target: str = ""  # the index Ralph stores this account's statements in (default: its own)
 
     @property
     def source(self) -> str:
         return self.existing_secret or self.secret
+
+    def ralph_fields(self) -> dict[str, Any]:
+        """What auth.json says of the account besides its credentials."""
+        fields: dict[str, Any] = {"scopes": list(self.scopes), "agent": dict(self.agent)}
+        if self.target:
+            fields["target"] = self.target
+        return fields
 
 
 @dataclass(frozen=True)
@@ -95,11 +111,32 @@ class RalphWiring:
     auth_secret: str
     es_url: str
     es_user: str  # the `secret` of the esUsers entry Ralph connects as
+    deployments: tuple[str, ...] = ()  # rolled when either Secret's data change
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What the Secrets this program made carry besides their data."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    stale_labels: tuple[str, ...] = ()  # set by earlier versions, removed when seen
+
+    def owns(self, labels: dict[str, str]) -> bool:
+        return OWNER_LABEL in labels and labels[OWNER_LABEL] == self.labels.get(OWNER_LABEL)
+
+    def applied(
+        self, labels: dict[str, str], annotations: dict[str, str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """`labels` and `annotations` as they must be: stale labels gone, ours set, the rest
+        (anyone else's) kept."""
+        kept = {k: v for k, v in labels.items() if k not in self.stale_labels}
+        return {**kept, **self.labels}, {**annotations, **self.annotations}
 
 
 @dataclass(frozen=True)
 class Config:
-    labels: dict[str, str] = field(default_factory=dict)
+    metadata: Metadata = field(default_factory=Metadata)
     es_users: tuple[EsUser, ...] = ()
     lrs_accounts: tuple[LrsAccount, ...] = ()
     generic: tuple[GenericSecret, ...] = ()
@@ -135,6 +172,16 @@ def _secret_names(entry: dict[str, Any], where: str) -> tuple[str, str]:
     return secret, existing
 
 
+def _names(entry: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    """An optional list of object names (Deployments and Secrets share the DNS-name rule)."""
+    names = entry.get(key) or []
+    if not isinstance(names, list) or not all(
+        isinstance(n, str) and len(n) <= 253 and _SECRET_NAME.match(n) for n in names
+    ):
+        raise ConfigError(f"{where}.{key} must be a list of object names.")
+    return tuple(names)
+
+
 def _entries(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
     entries = raw.get(key) or []
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -161,15 +208,34 @@ def _agent(value: Any, where: str) -> dict[str, Any]:
     return dict(value)
 
 
+def _string_map(raw: dict[str, Any], key: str) -> dict[str, str]:
+    value = raw.get(key) or {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigError(f"{key} must map strings to strings.")
+    return dict(value)
+
+
+def _metadata(raw: dict[str, Any]) -> Metadata:
+    labels = _string_map(raw, "labels")
+    if not labels.get(OWNER_LABEL):
+        raise ConfigError(
+            f"labels must set {OWNER_LABEL}: it marks the Secrets this program made."
+        )
+    stale = raw.get("staleLabels") or []
+    if not isinstance(stale, list) or not all(isinstance(k, str) and k for k in stale):
+        raise ConfigError("staleLabels must be a list of label keys.")
+    if set(stale) & set(labels):
+        raise ConfigError("staleLabels must not name a key that labels sets.")
+    return Metadata(labels, _string_map(raw, "annotations"), tuple(stale))
+
+
 def parse_config(raw: Any) -> Config:
     """Validate the decoded config JSON and return it typed; ConfigError names the first fault."""
     if not isinstance(raw, dict):
         raise ConfigError("the config must be a JSON object.")
-    labels = raw.get("labels") or {}
-    if not isinstance(labels, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
-    ):
-        raise ConfigError("labels must map strings to strings.")
+    metadata = _metadata(raw)
 
     es_users = []
     for i, entry in enumerate(_entries(raw, "esUsers")):
@@ -193,7 +259,11 @@ def parse_config(raw: Any) -> Config:
             raise ConfigError(f"{where}.scopes has {unknown[0]!r}, which Ralph does not know.")
         username = _text(entry, "username", where, required=not existing)
         agent = _agent(entry.get("agent"), where)
-        lrs_accounts.append(LrsAccount(secret, username, tuple(scopes), agent, existing))
+        target = _text(entry, "target", where, required=False)
+        if target and not INDEX_NAME.match(target):
+            raise ConfigError(f"{where}.target must be an index name, not {target!r}.")
+        lrs_accounts.append(LrsAccount(secret, username, tuple(scopes), agent, existing,
+                                       target))
 
     generic = []
     for i, entry in enumerate(_entries(raw, "generic")):
@@ -224,6 +294,7 @@ def parse_config(raw: Any) -> Config:
             auth_secret=_text(raw_ralph, "authSecret", "ralph"),
             es_url=_text(raw_ralph, "esUrl", "ralph"),
             es_user=_text(raw_ralph, "esUser", "ralph"),
+            deployments=_names(raw_ralph, "deployments", "ralph"),
         )
         if ralph.es_user not in {u.secret for u in es_users}:
             raise ConfigError(
@@ -239,7 +310,7 @@ def parse_config(raw: Any) -> Config:
                 raise ConfigError("ralph.esUrl must not carry credentials; the hook adds them.")
         if ralph.env_secret == ralph.auth_secret:
             raise ConfigError("ralph.envSecret and ralph.authSecret must differ.")
-    return Config(dict(labels), tuple(es_users), tuple(lrs_accounts), tuple(generic), ralph)
+    return Config(metadata, tuple(es_users), tuple(lrs_accounts), tuple(generic), ralph)
 
 
 # --- values -------------------------------------------------------------------------------
@@ -278,13 +349,12 @@ def bcrypt_hash(password: str, rounds: int = 12) -> str:
 def auth_entries(
     accounts: list[tuple[LrsAccount, Credentials]], rounds: int = 12
 ) -> list[dict[str, Any]]:
-    """The entries of Ralph's auth.json: username, bcrypt hash, scopes, agent."""
+    """The entries of Ralph's auth.json: username, bcrypt hash, scopes, agent, target."""
     return [
         {
             "username": credentials.username,
             "hash": bcrypt_hash(credentials.password, rounds),
-            "scopes": list(account.scopes),
-            "agent": dict(account.agent),
+            **account.ralph_fields(),
         }
         for account, credentials in accounts
     ]
@@ -315,11 +385,7 @@ def env_inputs(es_url: str, credentials: Credentials) -> dict[str, Any]:
 
 def auth_inputs(accounts: list[tuple[LrsAccount, Credentials]]) -> list[dict[str, Any]]:
     return [
-        {
-            "username": credentials.username,
-            "password": credentials.password,
-            "scopes": list(account.scopes),
-            "agent": account.agent,
-        }
+        {"username": credentials.username, "password": credentials.password,
+         **account.ralph_fields()}
         for account, credentials in accounts
     ]

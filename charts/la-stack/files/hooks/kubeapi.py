@@ -1,9 +1,11 @@
-"""The few Kubernetes Secret calls the secrets hook makes: get, create, update by name.
+"""The few Kubernetes calls the secrets hook makes: get, create, update of Secrets by name,
+and a patch of a Deployment's pod template (to roll the Pods reading a rewritten Secret).
 
 Never a list: the hook's Role grants get/update only on the Secret names it manages (and
-create, which RBAC cannot restrict by name). Reaches the API with the Pod's ServiceAccount;
-`K8S_API_URL`, `K8S_TOKEN_FILE`, `K8S_CA_FILE` and `K8S_NAMESPACE` override the in-cluster
-defaults (tests point them at a stand-in server on loopback).
+create, which RBAC cannot restrict by name), and patch only on the Deployments it rolls.
+Reaches the API with the Pod's ServiceAccount; `K8S_API_URL`, `K8S_TOKEN_FILE`,
+`K8S_CA_FILE` and `K8S_NAMESPACE` override the in-cluster defaults (tests point them at a
+stand-in server on loopback).
 """
 
 from __future__ import annotations
@@ -108,17 +110,21 @@ class SecretsApi:
         base = f"/api/v1/namespaces/{urllib.parse.quote(self.namespace)}/secrets"
         return f"{base}/{urllib.parse.quote(name)}" if name else base
 
-    def _call(self, method: str, name: str, body: Any = None, path: str = "") -> Response:
+    def _call(
+        self, method: str, name: str, body: Any = None, path: str = "", kind: str = "Secret",
+        content_type: str = "application/json",
+    ) -> Response:
         def once() -> Response:
-            return self.client.request(method, path or self._path(name), body)
+            return self.client.request(method, path or self._path(name), body, content_type)
 
-        response = retry(once, f"{method} Secret {name}", self.deadline)
+        response = retry(once, f"{method} {kind} {name}", self.deadline)
         if response.status == 401:
             fail("the Kubernetes API rejected the ServiceAccount token (401 Unauthorized).")
         if response.status == 403:
-            verb = {"GET": "get", "POST": "create", "PUT": "update"}.get(method, method)
+            verb = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch"}.get(
+                method, method)
             fail(
-                f"the ServiceAccount may not {verb} Secret {name} in namespace {self.namespace} "
+                f"the ServiceAccount may not {verb} {kind} {name} in namespace {self.namespace} "
                 f"(403 Forbidden); check the hook's Role."
             )
         return response
@@ -157,3 +163,20 @@ class SecretsApi:
                 f"{response.error_reason()}."
             )
         return Secret.from_api(response.body)
+
+    def annotate_pod_template(self, deployment: str, annotations: dict[str, str]) -> bool:
+        """Merge `annotations` into a Deployment's pod template, which makes its controller
+        roll the Pods (as `kubectl rollout restart` does); False when it does not exist."""
+        path = (f"/apis/apps/v1/namespaces/{urllib.parse.quote(self.namespace)}/deployments/"
+                f"{urllib.parse.quote(deployment)}")
+        patch = {"spec": {"template": {"metadata": {"annotations": annotations}}}}
+        response = self._call("PATCH", deployment, patch, path, "Deployment",
+                              "application/merge-patch+json")
+        if response.status == 404:
+            return False
+        if response.status != 200:
+            fail(
+                f"patching Deployment {deployment} failed: {response.status} "
+                f"{response.error_reason()}."
+            )
+        return True

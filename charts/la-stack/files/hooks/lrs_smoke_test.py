@@ -1,6 +1,6 @@
 """`helm test`: one xAPI statement through the whole data path.
 
-Posts a statement to Ralph with the Moodle LRS account, reads it back by id with the
+Posts a statement to Ralph with the helm-test LRS account, reads it back by id with the
 same account, then counts it in Elasticsearch with the read-only Superset user over
 verified TLS. Each failure names the hop that broke in one sentence.
 
@@ -38,7 +38,8 @@ def post_and_read_back(lrs: JsonClient, statement_id: str, deadline: Deadline) -
     def post() -> None:
         answer = lrs.request("POST", "/statements", [statement(statement_id)])
         if answer.status == 401:
-            fail("Ralph rejected the Moodle LRS account (401): its auth.json and Secret disagree.")
+            fail("Ralph rejected the helm-test LRS account (401): its auth.json and Secret "
+                 "disagree.")
         if answer.status not in {200, 204}:
             raise TransientError(
                 f"POST /statements answered {answer.status}: {answer.error_reason()}"
@@ -98,7 +99,7 @@ def main() -> None:
     statement_id = str(uuid.uuid4())
     post_and_read_back(lrs, statement_id, deadline)
     count_in_elasticsearch(es, env("ES_INDEX", "statements"), statement_id, deadline)
-    log("the data path works: Moodle account -> Ralph -> Elasticsearch")
+    log("the data path works: LRS account -> Ralph -> Elasticsearch")
 
 
 if __name__ == "__main__":

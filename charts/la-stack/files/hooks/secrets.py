@@ -7,13 +7,13 @@ Run as `python3 /hooks/secrets.py`. Environment:
                      override the in-cluster ServiceAccount defaults (for tests)
 
 Config (JSON; `credentials.parse_config` validates it, README.md explains it):
-  {"labels": {"<k>": "<v>"},
+  {"labels": {"<k>": "<v>"}, "annotations": {"<k>": "<v>"}, "staleLabels": ["<k>"],
    "esUsers":     [{"secret": S, "username": U, "roles": [R...], "existingSecret": ""}],
    "lrsAccounts": [{"secret": S, "username": U, "scopes": [..], "agent": {"mbox": "mailto:.."},
                     "existingSecret": ""}],
    "generic":     [{"secret": S, "keys": {"<key>": <length>}, "existingSecret": ""}],
    "ralph": {"envSecret": S, "authSecret": S, "esUrl": "https://..:9200",
-             "esUser": "<secret of an esUsers entry>"}}
+             "esUser": "<secret of an esUsers entry>", "deployments": [D...]}}
 
 Rules:
 - A source Secret (one per entry) is created with random values only when it is missing and
@@ -21,23 +21,34 @@ Rules:
 - Ralph's two derived Secrets (`RALPH_BACKENDS__LRS__ES__HOSTS` and `auth.json`) are created
   when missing and rewritten only when the sha256 of their inputs (annotation
   `la-stack.io/inputs-sha256`) changed, so bcrypt hashes do not rotate on every upgrade.
-- Only GET, POST and PUT on Secrets by name; never a list.
+- When one of them is rewritten, the `deployments` that read them (Ralph's) get a new
+  `la-stack.io/restartedAt` pod-template annotation, so their Pods restart with the new
+  values; nothing is patched when nothing changed. Until that patch is done the Secret
+  carries `la-stack.io/rollout-pending`, so a run that fails in between rolls on the next.
+- `labels` (which must set app.kubernetes.io/managed-by, how the program knows its own
+  Secrets) and `annotations` go on every Secret it writes; on the ones it made, they are
+  brought up to date and `staleLabels` removed, without touching their data.
+- Only GET, POST and PUT on Secrets by name, PATCH on those Deployments; never a list.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 
 from credentials import (
     DIGEST_ANNOTATION,
     RALPH_AUTH_KEY,
     RALPH_HOSTS_KEY,
+    RESTARTED_AT_ANNOTATION,
+    ROLLOUT_PENDING_ANNOTATION,
     Config,
     ConfigError,
     Credentials,
     EsUser,
     GenericSecret,
     LrsAccount,
+    Metadata,
     auth_inputs,
     auth_json,
     check_unique_usernames,
@@ -77,19 +88,51 @@ def read_existing(api: SecretsApi, name: str, keys: list[str]) -> dict[str, str]
     return require_keys(secret, keys)
 
 
+def stale(secret: Secret, metadata: Metadata) -> bool:
+    return metadata.applied(secret.labels, secret.annotations) != (
+        secret.labels, secret.annotations)
+
+
+def conform(secret: Secret, metadata: Metadata) -> None:
+    secret.labels, secret.annotations = metadata.applied(secret.labels, secret.annotations)
+
+
+def bring_metadata_up_to_date(api: SecretsApi, current: Secret, metadata: Metadata) -> Secret:
+    """Give a source Secret this program made the labels and annotations of this version
+    (an earlier one labelled them as the release's, which Argo CD prunes); its data are
+    written back exactly as read."""
+    for _ in range(MAX_CONFLICTS):
+        if not stale(current, metadata):
+            return current
+        conform(current, metadata)
+        try:
+            updated = api.update(current)
+            log(f"Secret {current.name}: labels and annotations brought up to date")
+            return updated
+        except Conflict:
+            reread = api.get(current.name)
+            if reread is None:
+                fail(f"Secret {current.name} was deleted while the hook relabelled it.")
+            current = reread
+    fail(f"Secret {current.name} kept changing under us ({MAX_CONFLICTS} conflicts); try again.")
+
+
 def ensure_source(
     api: SecretsApi,
     name: str,
     secret_type: str,
     generate: Callable[[], dict[str, str]],
     keys: list[str],
-    labels: dict[str, str],
+    metadata: Metadata,
 ) -> dict[str, str]:
-    """Create the Secret with generated values if missing; otherwise use it as it is."""
+    """Create the Secret with generated values if missing; otherwise use its data as they
+    are (only the metadata of one this program made is brought up to date)."""
     current = api.get(name)
     if current is None:
+        created = Secret(name, secret_type, generate())
+        conform(created, metadata)
         try:
-            current = api.create(Secret(name, secret_type, generate(), dict(labels)))
+            current = api.create(created)
             log(f"Secret {name}: created")
         except Conflict:
             # Another run created it between our GET and POST: theirs wins, ours is dropped.
@@ -99,12 +142,14 @@ def ensure_source(
             log(f"Secret {name}: created meanwhile by someone else, kept as it is")
     else:
         log(f"Secret {name}: exists, kept as it is")
+        if metadata.owns(current.labels):
+            current = bring_metadata_up_to_date(api, current, metadata)
     return require_keys(current, keys)
 
 
 def basic_auth_credentials(
     api: SecretsApi, secret: str, existing_secret: str, generate: Callable[[], dict[str, str]],
-    labels: dict[str, str],
+    metadata: Metadata,
 ) -> Credentials:
     """The username/password of a basic-auth source Secret: the user's existing one, or
     ours, created once from `generate`."""
@@ -112,29 +157,29 @@ def basic_auth_credentials(
     if existing_secret:
         data = read_existing(api, existing_secret, keys)
     else:
-        data = ensure_source(api, secret, BASIC_AUTH, generate, keys, labels)
+        data = ensure_source(api, secret, BASIC_AUTH, generate, keys, metadata)
     return Credentials(data["username"], data["password"])
 
 
-def es_user_credentials(api: SecretsApi, user: EsUser, labels: dict[str, str]) -> Credentials:
+def es_user_credentials(api: SecretsApi, user: EsUser, metadata: Metadata) -> Credentials:
     # ECK reads `roles` from the same Secret: a comma-separated list of role names.
     return basic_auth_credentials(
         api, user.secret, user.existing_secret,
         lambda: {"username": user.username, "password": random_password(),
                  "roles": ",".join(user.roles)},
-        labels,
+        metadata,
     )  # fmt: skip
 
 
-def lrs_credentials(api: SecretsApi, account: LrsAccount, labels: dict[str, str]) -> Credentials:
+def lrs_credentials(api: SecretsApi, account: LrsAccount, metadata: Metadata) -> Credentials:
     return basic_auth_credentials(
         api, account.secret, account.existing_secret,
         lambda: {"username": account.username, "password": random_password()},
-        labels,
+        metadata,
     )
 
 
-def ensure_generic(api: SecretsApi, entry: GenericSecret, labels: dict[str, str]) -> None:
+def ensure_generic(api: SecretsApi, entry: GenericSecret, metadata: Metadata) -> None:
     keys = list(entry.keys)
     if entry.existing_secret:
         read_existing(api, entry.existing_secret, keys)
@@ -145,7 +190,7 @@ def ensure_generic(api: SecretsApi, entry: GenericSecret, labels: dict[str, str]
         "Opaque",
         lambda: {key: random_password(length) for key, length in entry.keys.items()},
         keys,
-        labels,
+        metadata,
     )
 
 
@@ -154,18 +199,21 @@ def ensure_derived(
     name: str,
     digest: str,
     build: Callable[[], dict[str, str]],
-    labels: dict[str, str],
-) -> str:
-    """Create or rewrite a derived Secret only when its inputs' digest differs; returns what
-    happened. `build` runs only when a write is due (bcrypt hashes are slow and salted)."""
+    metadata: Metadata,
+    has_readers: bool = False,
+) -> tuple[str, bool]:
+    """Create or rewrite a derived Secret only when its inputs' digest differs (or its
+    metadata are stale); returns what happened, and whether its readers are to be rolled
+    (rewritten now or earlier without a roll since). `build` runs only when a data write is
+    due (bcrypt hashes are slow and salted)."""
     for _ in range(MAX_CONFLICTS):
         current = api.get(name)
         if current is None:
+            created = Secret(name, "Opaque", build(), annotations={DIGEST_ANNOTATION: digest})
+            conform(created, metadata)
             try:
-                api.create(
-                    Secret(name, "Opaque", build(), dict(labels), {DIGEST_ANNOTATION: digest})
-                )
-                return "created"
+                api.create(created)
+                return "created", False
             except Conflict:
                 continue
         if DIGEST_ANNOTATION not in current.annotations:
@@ -173,17 +221,52 @@ def ensure_derived(
                 f"Secret {name} exists but was not written by this hook (no {DIGEST_ANNOTATION} "
                 f"annotation); delete it or choose another name."
             )
-        if current.annotations[DIGEST_ANNOTATION] == digest:
-            return "unchanged"
-        current.data = build()
-        current.annotations[DIGEST_ANNOTATION] = digest
-        current.labels.update(labels)
+        if current.annotations[DIGEST_ANNOTATION] != digest:
+            current.data = build()
+            current.annotations[DIGEST_ANNOTATION] = digest
+            if has_readers:
+                current.annotations[ROLLOUT_PENDING_ANNOTATION] = "true"
+            outcome = "updated (its inputs changed)"
+        elif stale(current, metadata):
+            outcome = "unchanged (labels and annotations brought up to date)"
+        else:
+            return "unchanged", ROLLOUT_PENDING_ANNOTATION in current.annotations
+        conform(current, metadata)
         try:
             api.update(current)
-            return "updated (its inputs changed)"
+            return outcome, ROLLOUT_PENDING_ANNOTATION in current.annotations
         except Conflict:
             continue
     fail(f"Secret {name} kept changing under us ({MAX_CONFLICTS} conflicts); try again.")
+
+
+def clear_rollout_pending(api: SecretsApi, name: str) -> None:
+    for _ in range(MAX_CONFLICTS):
+        current = api.get(name)
+        if current is None:
+            fail(f"Secret {name} was deleted while the hook rolled its readers.")
+        if current.annotations.pop(ROLLOUT_PENDING_ANNOTATION, None) is None:
+            return
+        try:
+            api.update(current)
+            return
+        except Conflict:
+            continue
+    fail(f"Secret {name} kept changing under us ({MAX_CONFLICTS} conflicts); try again.")
+
+
+def roll_readers(api: SecretsApi, deployments: tuple[str, ...], changed: list[str]) -> None:
+    """Restart the Pods of the Deployments that read the `changed` Secrets: a Secret mounted
+    as a file reaches a running Pod late or never (Ralph caches auth.json), one taken as
+    environment variables never does."""
+    restarted_at = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for deployment in deployments:
+        if api.annotate_pod_template(deployment, {RESTARTED_AT_ANNOTATION: restarted_at}):
+            log(f"Deployment {deployment}: rolled, {', '.join(changed)} changed")
+        else:
+            log(f"Deployment {deployment}: does not exist yet, nothing to roll")
+    for name in changed:
+        clear_rollout_pending(api, name)
 
 
 def main() -> None:
@@ -195,36 +278,44 @@ def main() -> None:
         f"{len(config.lrs_accounts)} LRS accounts, {len(config.generic)} other Secrets"
     )
 
-    es_credentials = {u.secret: es_user_credentials(api, u, config.labels) for u in config.es_users}
-    accounts = [(a, lrs_credentials(api, a, config.labels)) for a in config.lrs_accounts]
+    metadata = config.metadata
+    es_credentials = {u.secret: es_user_credentials(api, u, metadata) for u in config.es_users}
+    accounts = [(a, lrs_credentials(api, a, metadata)) for a in config.lrs_accounts]
     for entry in config.generic:
-        ensure_generic(api, entry, config.labels)
+        ensure_generic(api, entry, metadata)
 
     ralph = config.ralph
     if ralph is None:
         log("done (no Ralph wiring requested)")
         return
     es_user = es_credentials[ralph.es_user]
-    outcome = ensure_derived(
+    readers = bool(ralph.deployments)
+    outcome, env_roll = ensure_derived(
         api,
         ralph.env_secret,
         inputs_digest(env_inputs(ralph.es_url, es_user)),
         lambda: {RALPH_HOSTS_KEY: hosts_with_credentials(ralph.es_url, es_user)},
-        config.labels,
+        metadata,
+        readers,
     )
     log(f"Secret {ralph.env_secret}: {outcome}")
     try:
         check_unique_usernames(accounts)
     except ConfigError as error:
         fail(str(error))
-    outcome = ensure_derived(
+    outcome, auth_roll = ensure_derived(
         api,
         ralph.auth_secret,
         inputs_digest(auth_inputs(accounts)),
         lambda: {RALPH_AUTH_KEY: auth_json(accounts)},
-        config.labels,
+        metadata,
+        readers,
     )
     log(f"Secret {ralph.auth_secret}: {outcome}")
+    changed = [n for n, due in ((ralph.env_secret, env_roll), (ralph.auth_secret, auth_roll))
+               if due]
+    if changed:
+        roll_readers(api, ralph.deployments, changed)
     log("done")
 
 

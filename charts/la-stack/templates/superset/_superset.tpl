@@ -1,12 +1,42 @@
 {{/*
-Superset's web Service, named as the superset subchart names it.
+Name of the `Superset` resource; the operator derives every object's name from it.
 */}}
-{{- define "la-stack.superset.fullname" -}}
-{{- $s := .Values.superset }}
-{{- if $s.fullnameOverride }}
-{{- $s.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- define "la-stack.superset.name" -}}
+{{- .Values.superset.name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The web server Service the operator creates (`<name>-web-server`, port 8088).
+*/}}
+{{- define "la-stack.superset.webService" -}}
+{{- printf "%s-web-server" (include "la-stack.superset.name" .) }}
+{{- end }}
+
+{{- define "la-stack.superset.url" -}}
+{{- printf "http://%s.%s.svc:8088" (include "la-stack.superset.webService" .) .Release.Namespace }}
+{{- end }}
+
+{{/*
+The CloudNativePG Cluster of Superset's metastore, and the Secret CNPG generates for its
+application user (keys username, password, host, port, dbname, uri, …).
+*/}}
+{{- define "la-stack.superset.metastoreName" -}}
+{{- printf "%s-superset-db" .Release.Name | trunc 50 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "la-stack.superset.metastoreSecret" -}}
+{{- printf "%s-app" (include "la-stack.superset.metastoreName" .) }}
+{{- end }}
+
+{{/*
+The valkey subchart's Service, named as that chart names it.
+*/}}
+{{- define "la-stack.valkey.fullname" -}}
+{{- $v := .Values.valkey }}
+{{- if $v.fullnameOverride }}
+{{- $v.fullnameOverride | trunc 63 | trimSuffix "-" }}
 {{- else }}
-{{- $name := default "superset" $s.nameOverride }}
+{{- $name := default "valkey" $v.nameOverride }}
 {{- if contains $name .Release.Name }}
 {{- .Release.Name | trunc 63 | trimSuffix "-" }}
 {{- else }}
@@ -15,60 +45,47 @@ Superset's web Service, named as the superset subchart names it.
 {{- end }}
 {{- end }}
 
-{{- define "la-stack.superset.url" -}}
-{{- printf "http://%s.%s.svc:%v" (include "la-stack.superset.fullname" .) .Release.Namespace (dig "service" "port" 8088 .Values.superset) }}
-{{- end }}
-
 {{/*
-The wiring hook runs after Superset's own init Job (weight 0, when enabled) and after the
-index bootstrap (weight 5), so the admin user and the statements index exist.
+The wiring hook runs after the index bootstrap (weight 5), so the statements index exists.
 */}}
 {{- define "la-stack.superset.wiringWeight" -}}10{{- end }}
 
 {{/*
-The upstream chart takes fixed names, so la-stack checks that the names in the `superset`
-section are the ones the wiring generates and mounts.
+The ECK CA volume and its mount, shared by every Superset Pod and lifecycle task: the whole
+Secret (no subPath), so the yearly CA rotation reaches Superset.
+*/}}
+{{- define "la-stack.superset.caVolume" -}}
+name: la-stack-es-ca
+secret:
+  secretName: {{ include "la-stack.es.caSecret" . }}
+{{- end }}
+
+{{- define "la-stack.superset.caMount" -}}
+name: la-stack-es-ca
+mountPath: {{ .Values.supersetWiring.caMountPath }}
+readOnly: true
+{{- end }}
+
+{{/*
+The valkey subchart reads its password from the Secret the secrets hook generates; la-stack
+checks that the names agree, and that Valkey runs when Superset does.
 */}}
 {{- define "la-stack.superset.preflight" -}}
-{{- $s := .Values.superset }}
-{{- $w := .Values.supersetWiring }}
-{{- $secret := $w.credentialsSecret }}
-{{- if not (has $secret ($s.envFromSecrets | default list)) }}
-{{- fail (printf "superset.envFromSecrets must list %q (supersetWiring.credentialsSecret): Superset reads its secret key and passwords from it." $secret) }}
+{{- $secret := .Values.supersetWiring.credentialsSecret }}
+{{- if not .Values.valkey.enabled }}
+{{- fail "valkey.enabled must be true while superset.enabled is true: Superset's cache and Celery broker are that Valkey." }}
 {{- end }}
-{{- $pg := $s.postgresql | default dict }}
-{{- if $pg.enabled }}
-{{- $auth := $pg.auth | default dict }}
-{{- if or (ne ($auth.existingSecret | default "") $secret) (ne (dig "secretKeys" "userPasswordKey" "" $auth) "DB_PASS") }}
-{{- fail (printf "superset.postgresql.auth.existingSecret must be %q with secretKeys.userPasswordKey DB_PASS, the password Superset connects with." $secret) }}
+{{- $auth := .Values.valkey.auth | default dict }}
+{{- $default := index ($auth.aclUsers | default dict) "default" | default dict }}
+{{- if or (not $auth.enabled) (ne (tpl ($auth.usersExistingSecret | default "") .) $secret) (ne ($default.passwordKey | default "") "REDIS_PASSWORD") }}
+{{- fail (printf "valkey.auth must be enabled with usersExistingSecret %q and aclUsers.default.passwordKey REDIS_PASSWORD, the password Superset connects with." $secret) }}
 {{- end }}
+{{- if .Values.preflight.requireCnpgApi }}
+{{- if not (.Capabilities.APIVersions.Has "postgresql.cnpg.io/v1") }}
+{{- fail "The CloudNativePG operator is missing: this cluster does not serve postgresql.cnpg.io/v1, so install the operator first (kubectl apply --server-side -f https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/release-1.30/releases/cnpg-1.30.0.yaml), or pass --api-versions postgresql.cnpg.io/v1 when rendering offline." }}
 {{- end }}
-{{- $redis := $s.redis | default dict }}
-{{- if $redis.enabled }}
-{{- $auth := $redis.auth | default dict }}
-{{- if or (not $auth.enabled) (ne ($auth.existingSecret | default "") $secret) (ne ($auth.existingSecretPasswordKey | default "") "REDIS_PASSWORD") }}
-{{- fail (printf "superset.redis.auth must be enabled with existingSecret %q and existingSecretPasswordKey REDIS_PASSWORD, the password Superset connects with." $secret) }}
-{{- end }}
-{{- end }}
-{{- if $w.enabled }}
-{{- $ca := include "la-stack.es.caSecret" . }}
-{{- $volume := "" }}
-{{- range ($s.extraVolumes | default list) }}
-{{- if and .secret (eq (.secret.secretName | default "") $ca) }}{{ $volume = .name }}{{ end }}
-{{- end }}
-{{- $mounted := false }}
-{{- range ($s.extraVolumeMounts | default list) }}
-{{- if and $volume (eq .name $volume) (eq (trimSuffix "/" .mountPath) (trimSuffix "/" $w.caMountPath)) }}{{ $mounted = true }}{{ end }}
-{{- end }}
-{{- if not $mounted }}
-{{- fail (printf "superset.extraVolumes and superset.extraVolumeMounts must mount Secret %q at %s (supersetWiring.caMountPath): the database URI verifies Elasticsearch with that CA." $ca $w.caMountPath) }}
-{{- end }}
-{{- $init := $s.init | default dict }}
-{{- if $init.enabled }}
-{{- $weight := index ($init.jobAnnotations | default dict) "helm.sh/hook-weight" | default "0" | int }}
-{{- if ge $weight (include "la-stack.superset.wiringWeight" . | int) }}
-{{- fail (printf "superset.init.jobAnnotations helm.sh/hook-weight must be below %s, the weight of la-stack's Superset wiring hook, which needs the admin user." (include "la-stack.superset.wiringWeight" .)) }}
-{{- end }}
+{{- if and (not .Values.supersetOperator.enabled) (not (.Capabilities.APIVersions.Has "superset.apache.org/v1alpha1")) }}
+{{- fail "The Superset operator is missing: supersetOperator.enabled is false and this cluster does not serve superset.apache.org/v1alpha1, so install it first (helm install superset-operator oci://ghcr.io/apache/superset-kubernetes-operator/charts/superset-operator --version 0.2.0 -n superset-operator --create-namespace) or set supersetOperator.enabled=true, or pass --api-versions superset.apache.org/v1alpha1 when rendering offline." }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -80,7 +97,7 @@ The non-secret settings of the wiring hook (files/hooks/superset_wiring.py).
 {{- $w := .Values.supersetWiring }}
 {{- $settings := dict
   "supersetUrl" (include "la-stack.superset.url" .)
-  "username" .Values.superset.init.adminUser.username
+  "username" .Values.superset.adminUser.username
   "credentialsSecret" $w.credentialsSecret
   "databaseName" $w.databaseName
   "esUrl" (include "la-stack.es.url" .)

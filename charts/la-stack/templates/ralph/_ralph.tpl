@@ -1,0 +1,68 @@
+{{/*
+Every LRS account of the release as a JSON list: the `lrs.accounts` entries (`moodle` only
+while la-stack deploys Moodle) and one per `lrs.sources` entry, each with the defaults of a
+source filled in. Keys: name, source (bool), secret, username, scopes, mbox, existingSecret.
+*/}}
+{{- define "la-stack.lrs.accounts" -}}
+{{- $accounts := list }}
+{{- range $name, $acct := .Values.lrs.accounts }}
+{{- if or (ne $name "moodle") $.Values.moodle.enabled }}
+{{- $accounts = append $accounts (dict "name" $name "source" false "secret" $acct.secretName "username" $acct.username "scopes" $acct.scopes "mbox" $acct.mbox "existingSecret" $acct.existingSecret) }}
+{{- end }}
+{{- end }}
+{{- range $name, $src := .Values.lrs.sources }}
+{{- $accounts = append $accounts (dict "name" $name "source" true "secret" (printf "%s-lrs-%s" (include "la-stack.fullname" $) $name) "username" (default $name $src.username) "scopes" (default (list "statements/write" "statements/read/mine") $src.scopes) "mbox" $src.mbox "existingSecret" (default "" $src.existingSecret)) }}
+{{- end }}
+{{- toJson $accounts }}
+{{- end }}
+
+{{/*
+The xAPI endpoint the sources outside the cluster send to: the Ingress when there is one,
+else the in-cluster Service (a source in another namespace).
+*/}}
+{{- define "la-stack.lrs.sourceEndpoint" -}}
+{{- if .Values.lrs.ingress.enabled }}
+{{- printf "https://%s/xAPI/" .Values.lrs.ingress.host }}
+{{- else }}
+{{- include "la-stack.ralph.xapiUrl" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Two accounts with one username would share one auth.json entry; the upstream Ingress has
+neither TLS nor the body size batches need.
+*/}}
+{{- define "la-stack.preflight.lrs" -}}
+{{- range $name, $_ := .Values.lrs.sources }}
+{{- if not (and (le (len $name) 40) (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $name)) }}
+{{- fail (printf "lrs.sources: the name %q must be a lowercase DNS label of at most 40 characters (it names the source's Secret)." $name) }}
+{{- end }}
+{{- end }}
+{{- $seen := dict }}
+{{- range $acct := (include "la-stack.lrs.accounts" . | fromJsonArray) }}
+{{- $key := printf "%s.%s" (ternary "lrs.sources" "lrs.accounts" $acct.source) $acct.name }}
+{{- $other := get $seen $acct.username }}
+{{- if $other }}
+{{- fail (printf "%s.username %q is already the username of %s: each LRS account needs its own." $key $acct.username $other) }}
+{{- end }}
+{{- $_ := set $seen $acct.username $key }}
+{{- end }}
+{{- if (dig "ingress" "enabled" false .Values.ralph) }}
+{{- fail "ralph.ingress.enabled must stay false: use lrs.ingress, which always has TLS and the body size xAPI batches need." }}
+{{- end }}
+{{- include "la-stack.preflight.ralphBudget" . }}
+{{- end }}
+
+{{/*
+A disruption budget that lets a drain take every Ralph Pod protects nothing: the fewest
+Pods there can be (the HPA's minimum, else replicaCount) must exceed maxUnavailable.
+*/}}
+{{- define "la-stack.preflight.ralphBudget" -}}
+{{- $pdb := .Values.ralph.podDisruptionBudget }}
+{{- $hpa := .Values.ralph.autoscaling }}
+{{- $key := ternary "ralph.autoscaling.minReplicas" "ralph.replicaCount" $hpa.enabled }}
+{{- $fewest := ternary $hpa.minReplicas .Values.ralph.replicaCount $hpa.enabled | int }}
+{{- if and $pdb.enabled (le $fewest (int $pdb.maxUnavailable)) }}
+{{- fail (printf "%s (%d) must exceed ralph.podDisruptionBudget.maxUnavailable (%d), or a node drain may stop every Ralph Pod." $key $fewest (int $pdb.maxUnavailable)) }}
+{{- end }}
+{{- end }}
