@@ -138,6 +138,44 @@ class TestArgoCdMetadata:
         assert kube.secrets["t-lrs-admin"] == before
 
 
+class TestRenamedCredentials:
+    """Earlier versions named some generated Secrets `la-stack-…` for every release; an
+    upgrade that now names them after the release must not generate new credentials."""
+
+    def renamed(self):
+        """The config of this version, and the earlier one's Superset Secret in the cluster."""
+        cfg = config()
+        cfg["generic"][0] = {**cfg["generic"][0], "secret": "t-superset-renamed", "formerly": {
+            "secret": "t-superset", "key": "supersetWiring.credentialsSecret"}}
+        return cfg
+
+    def test_should_stop_before_writing_and_name_the_value(self, kube, tmp_path):
+        assert run(kube, tmp_path, earlier_release_config()).returncode == 0
+        before = snapshot(kube)
+        kube.calls.clear()
+        result = run(kube, tmp_path, self.renamed())
+        assert_one_sentence_failure(result)
+        assert ("set supersetWiring.credentialsSecret to t-superset to keep its credentials"
+                in result.stderr)
+        assert kube.writes() == [] and snapshot(kube) == before
+
+    def test_should_go_on_when_the_old_name_is_another_releases(self, kube, tmp_path):
+        assert run(kube, tmp_path).returncode == 0
+        kube.secrets["t-superset"]["metadata"]["labels"]["la-stack.io/release"] = "other"
+        result = run(kube, tmp_path, self.renamed())
+        assert result.returncode == 0, result.stderr
+        assert set(kube.decoded("t-superset-renamed")) == {
+            "SUPERSET_SECRET_KEY", "LA_STACK_ADMIN_PASSWORD", "REDIS_PASSWORD"}
+
+    def test_should_go_on_once_the_new_name_exists(self, kube, tmp_path):
+        assert run(kube, tmp_path, earlier_release_config()).returncode == 0
+        kube.put_secret("t-superset-renamed", kube.decoded("t-superset"), "Opaque")
+        before = snapshot(kube)["t-superset-renamed"]["data"]
+        result = run(kube, tmp_path, self.renamed())
+        assert result.returncode == 0, result.stderr
+        assert kube.secrets["t-superset-renamed"]["data"] == before
+
+
 def test_derived_secrets_hold_ralphs_values(kube, tmp_path):
     assert run(kube, tmp_path).returncode == 0
     writer = kube.decoded("t-es-ralph")

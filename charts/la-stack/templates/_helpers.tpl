@@ -18,6 +18,17 @@ Release-scoped name for the objects the umbrella itself owns.
 {{- end }}
 {{- end }}
 
+{{/*
+`<fullname>-<suffix>`, the fullname cut so that the whole stays within 63 characters (a Job's
+or Service's limit) and the suffix, which tells the objects apart, survives.
+Usage: include "la-stack.nameOf" (list . "secrets")
+*/}}
+{{- define "la-stack.nameOf" -}}
+{{- $suffix := index . 1 }}
+{{- $base := include "la-stack.fullname" (index . 0) | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" }}
+{{- printf "%s-%s" $base $suffix }}
+{{- end }}
+
 {{- define "la-stack.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -75,8 +86,9 @@ CloudNativePG API before Superset's metastore: la-stack.superset.preflight).
 {{- fail "moodle.existingSecret must name the Secret holding moodle-password (la-stack generates it once); an empty value makes the Moodle chart draw a new random password at every render." }}
 {{- end }}
 {{- $db := .Values.moodle.mariadb }}
-{{- if and $db.enabled (ne $db.auth.existingSecret (printf "%s-mariadb" .Release.Name)) }}
-{{- fail (printf "moodle.mariadb.auth.existingSecret must be %q: the Moodle chart always reads the database password from <release>-mariadb." (printf "%s-mariadb" .Release.Name)) }}
+{{- $read := printf "%s-mariadb" .Release.Name }}
+{{- if and $db.enabled (ne (include "la-stack.moodle.databaseSecret" .) $read) }}
+{{- fail (printf "moodle.mariadb.auth.existingSecret must render to %q: the Moodle chart always reads the database password from <release>-mariadb." $read) }}
 {{- end }}
 {{- if .Values.logstoreXapi.enabled }}
 {{- $sidecar := dict }}
@@ -84,13 +96,21 @@ CloudNativePG API before Superset's metastore: la-stack.superset.preflight).
 {{- if not $sidecar }}
 {{- fail "moodle.sidecars must keep the container named xapi while logstoreXapi.enabled is true: it installs the plugin and runs Moodle's cron." }}
 {{- end }}
-{{- $want := include "la-stack.credentialSecret" .Values.lrs.accounts.moodle }}
+{{- $moodle := .Values.lrs.accounts.moodle }}
+{{- $want := default (tpl $moodle.secretName .) $moodle.existingSecret }}
 {{- range $sidecar.env }}
-{{- if and .valueFrom .valueFrom.secretKeyRef (ne .valueFrom.secretKeyRef.name $want) }}
+{{- if and .valueFrom .valueFrom.secretKeyRef (ne (tpl .valueFrom.secretKeyRef.name $) $want) }}
 {{- fail (printf "moodle.sidecars[xapi] env %s must read Secret %q (lrs.accounts.moodle)." .name $want) }}
 {{- end }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+The Secret MariaDB reads its passwords from; the MariaDB chart renders the value as a template.
+*/}}
+{{- define "la-stack.moodle.databaseSecret" -}}
+{{- tpl .Values.moodle.mariadb.auth.existingSecret . }}
 {{- end }}
 
 {{/*
@@ -298,7 +318,11 @@ app.kubernetes.io/instance, which earlier versions set and the hook now removes)
 {{- $config := dict "labels" $labels "annotations" $annotations "staleLabels" (list "app.kubernetes.io/instance") "esUsers" $esUsers }}
 {{- if .Values.ralph.enabled }}
 {{- range $acct := (include "la-stack.lrs.accounts" . | fromJsonArray) }}
-{{- $accounts = append $accounts (dict "secret" $acct.secret "username" $acct.username "scopes" $acct.scopes "agent" (dict "mbox" $acct.mbox) "existingSecret" $acct.existingSecret) }}
+{{- $entry := dict "secret" $acct.secret "username" $acct.username "scopes" $acct.scopes "agent" (dict "mbox" $acct.mbox) "existingSecret" $acct.existingSecret }}
+{{- if and (has $acct.name (list "moodle" "admin")) (not $acct.source) }}
+{{- include "la-stack.hooks.formerly" (dict "entry" $entry "secret" (printf "la-stack-lrs-%s" $acct.name) "key" (printf "lrs.accounts.%s.secretName" $acct.name)) }}
+{{- end }}
+{{- $accounts = append $accounts $entry }}
 {{- end }}
 {{- /* `helm test` posts with its own account into its own index, outside the dashboards. */}}
 {{- $accounts = append $accounts (dict "secret" (include "la-stack.helmTest.lrsSecret" .) "username" "helm-test" "scopes" (list "statements/write" "statements/read/mine") "agent" (dict "mbox" "mailto:helm-test@example.org") "existingSecret" "" "target" (include "la-stack.es.testIndex" .)) }}
@@ -314,16 +338,29 @@ CronJobs read the Secrets afresh at each run.
 {{- if .Values.moodle.enabled }}
 {{- $generic = append $generic (dict "secret" .Values.moodle.existingSecret "keys" (dict "moodle-password" 24) "existingSecret" "") }}
 {{- if .Values.moodle.mariadb.enabled }}
-{{- $generic = append $generic (dict "secret" .Values.moodle.mariadb.auth.existingSecret "keys" (dict "mariadb-root-password" 32 "mariadb-password" 32) "existingSecret" "") }}
+{{- $generic = append $generic (dict "secret" (include "la-stack.moodle.databaseSecret" .) "keys" (dict "mariadb-root-password" 32 "mariadb-password" 32) "existingSecret" "") }}
 {{- end }}
 {{- end }}
 {{- if .Values.superset.enabled }}
 {{- /* The Superset resource and Valkey read these keys; DB_PASS stays generated so an
      existing Secret keeps its shape (CloudNativePG now generates the metastore password). */}}
-{{- $generic = append $generic (dict "secret" .Values.supersetWiring.credentialsSecret "keys" (dict "SUPERSET_SECRET_KEY" 64 "LA_STACK_ADMIN_PASSWORD" 24 "DB_PASS" 32 "REDIS_PASSWORD" 32) "existingSecret" "") }}
+{{- $entry := dict "secret" (include "la-stack.superset.credentialsSecret" .) "keys" (dict "SUPERSET_SECRET_KEY" 64 "LA_STACK_ADMIN_PASSWORD" 24 "DB_PASS" 32 "REDIS_PASSWORD" 32) "existingSecret" "" }}
+{{- include "la-stack.hooks.formerly" (dict "entry" $entry "secret" "la-stack-superset" "key" "supersetWiring.credentialsSecret and valkey.auth.usersExistingSecret") }}
+{{- $generic = append $generic $entry }}
 {{- end }}
 {{- $_ := set $config "generic" $generic }}
 {{- toPrettyJson $config }}
+{{- end }}
+
+{{/*
+Sets `formerly` on a secrets-hook entry whose Secret earlier versions named `secret` for
+every release (now the release's own name), so the hook keeps an upgrade from generating
+new credentials beside the old ones.
+*/}}
+{{- define "la-stack.hooks.formerly" -}}
+{{- if ne .entry.secret .secret }}
+{{- $_ := set .entry "formerly" (dict "secret" .secret "key" .key) }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -337,6 +374,7 @@ A user's existingSecret is only read. `deployments`: the ones it may patch (roll
 {{- $update := list }}
 {{- range (concat $config.esUsers $config.lrsAccounts $config.generic) }}
 {{- $read = append $read .secret }}
+{{- with .formerly }}{{ $read = append $read .secret }}{{ end }}
 {{- if .existingSecret }}
 {{- $read = append $read .existingSecret }}
 {{- else }}

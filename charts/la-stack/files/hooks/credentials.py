@@ -34,6 +34,8 @@ RALPH_HOSTS_KEY = "RALPH_BACKENDS__LRS__ES__HOSTS"
 RALPH_AUTH_KEY = "auth.json"
 # The program recognises the Secrets it made by this label (every release has set it).
 OWNER_LABEL = "app.kubernetes.io/managed-by"
+RELEASE_LABEL = "la-stack.io/release"
+EARLIER_RELEASE_LABEL = "app.kubernetes.io/instance"  # what earlier versions set instead
 RALPH_SCOPES = frozenset(
     {
         "statements/write",
@@ -62,6 +64,14 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class FormerName:
+    """The name an earlier version gave a generated Secret, and the value that keeps it."""
+
+    secret: str
+    key: str
+
+
+@dataclass(frozen=True)
 class EsUser:
     secret: str
     username: str
@@ -81,6 +91,7 @@ class LrsAccount:
     agent: dict[str, Any]
     existing_secret: str = ""
     target: str = ""  # the index Ralph stores this account's statements in (default: its own)
+    formerly: FormerName | None = None
 
     @property
     def source(self) -> str:
@@ -99,6 +110,7 @@ class GenericSecret:
     secret: str
     keys: dict[str, int]
     existing_secret: str = ""
+    formerly: FormerName | None = None
 
     @property
     def source(self) -> str:
@@ -124,6 +136,11 @@ class Metadata:
 
     def owns(self, labels: dict[str, str]) -> bool:
         return OWNER_LABEL in labels and labels[OWNER_LABEL] == self.labels.get(OWNER_LABEL)
+
+    def of_this_release(self, labels: dict[str, str]) -> bool:
+        """Made by this program for this release, by this version or an earlier one."""
+        release = labels.get(RELEASE_LABEL, labels.get(EARLIER_RELEASE_LABEL))
+        return self.owns(labels) and release == self.labels.get(RELEASE_LABEL)
 
     def applied(
         self, labels: dict[str, str], annotations: dict[str, str]
@@ -180,6 +197,18 @@ def _names(entry: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     ):
         raise ConfigError(f"{where}.{key} must be a list of object names.")
     return tuple(names)
+
+
+def _former_name(entry: dict[str, Any], where: str) -> FormerName | None:
+    raw = entry.get("formerly")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}.formerly must be an object with secret and key.")
+    secret, key = _text(raw, "secret", f"{where}.formerly"), _text(raw, "key", f"{where}.formerly")
+    if len(secret) > 253 or not _SECRET_NAME.match(secret):
+        raise ConfigError(f"{where}.formerly: {secret!r} is not a valid Secret name.")
+    return FormerName(secret, key)
 
 
 def _entries(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -263,7 +292,7 @@ def parse_config(raw: Any) -> Config:
         if target and not INDEX_NAME.match(target):
             raise ConfigError(f"{where}.target must be an index name, not {target!r}.")
         lrs_accounts.append(LrsAccount(secret, username, tuple(scopes), agent, existing,
-                                       target))
+                                       target, _former_name(entry, where)))
 
     generic = []
     for i, entry in enumerate(_entries(raw, "generic")):
@@ -277,7 +306,7 @@ def parse_config(raw: Any) -> Config:
                 raise ConfigError(
                     f"{where}.keys.{key} must be a length from {MIN_LENGTH} to {MAX_LENGTH}."
                 )
-        generic.append(GenericSecret(secret, dict(keys), existing))
+        generic.append(GenericSecret(secret, dict(keys), existing, _former_name(entry, where)))
 
     names = [s.secret for s in (*es_users, *lrs_accounts, *generic) if not s.existing_secret]
     duplicates = sorted({n for n in names if names.count(n) > 1})

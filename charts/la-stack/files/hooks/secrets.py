@@ -12,6 +12,7 @@ Config (JSON; `credentials.parse_config` validates it, README.md explains it):
    "lrsAccounts": [{"secret": S, "username": U, "scopes": [..], "agent": {"mbox": "mailto:.."},
                     "existingSecret": ""}],
    "generic":     [{"secret": S, "keys": {"<key>": <length>}, "existingSecret": ""}],
+   (lrsAccounts and generic entries may add "formerly": {"secret": S, "key": "<values key>"})
    "ralph": {"envSecret": S, "authSecret": S, "esUrl": "https://..:9200",
              "esUser": "<secret of an esUsers entry>", "deployments": [D...]}}
 
@@ -28,6 +29,9 @@ Rules:
 - `labels` (which must set app.kubernetes.io/managed-by, how the program knows its own
   Secrets) and `annotations` go on every Secret it writes; on the ones it made, they are
   brought up to date and `staleLabels` removed, without touching their data.
+- An entry's `formerly` is the name an earlier version gave its Secret: when only that one
+  exists (made for this release), the hook stops before writing anything and names the
+  value that keeps it, since new credentials would strand what the old ones protect.
 - Only GET, POST and PUT on Secrets by name, PATCH on those Deployments; never a list.
 """
 
@@ -115,6 +119,21 @@ def bring_metadata_up_to_date(api: SecretsApi, current: Secret, metadata: Metada
                 fail(f"Secret {current.name} was deleted while the hook relabelled it.")
             current = reread
     fail(f"Secret {current.name} kept changing under us ({MAX_CONFLICTS} conflicts); try again.")
+
+
+def refuse_renamed_credentials(api: SecretsApi, config: Config) -> None:
+    """An earlier version named some generated Secrets `la-stack-…` whatever the release.
+    Generating them anew under the release's name would change credentials that stored data
+    depend on (Superset encrypts with its secret key), so the hook stops before writing."""
+    for entry in (*config.lrs_accounts, *config.generic):
+        former = entry.formerly
+        if former is None or entry.existing_secret or api.get(entry.secret) is not None:
+            continue
+        old = api.get(former.secret)
+        if old is not None and config.metadata.of_this_release(old.labels):
+            fail(f"Secret {entry.secret} does not exist but {former.secret}, which an earlier "
+                 f"version generated for this release, does: set {former.key} to "
+                 f"{former.secret} to keep its credentials (chart README, Upgrade).")
 
 
 def ensure_source(
@@ -278,6 +297,7 @@ def main() -> None:
         f"{len(config.lrs_accounts)} LRS accounts, {len(config.generic)} other Secrets"
     )
 
+    refuse_renamed_credentials(api, config)
     metadata = config.metadata
     es_credentials = {u.secret: es_user_credentials(api, u, metadata) for u in config.es_users}
     accounts = [(a, lrs_credentials(api, a, metadata)) for a in config.lrs_accounts]

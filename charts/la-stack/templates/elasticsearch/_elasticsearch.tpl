@@ -28,7 +28,7 @@ the dashboards.
 The LRS account `helm test` posts with (its target is the helm-test index).
 */}}
 {{- define "la-stack.helmTest.lrsSecret" -}}
-{{- printf "%s-lrs-helm-test" (include "la-stack.fullname" .) }}
+{{- include "la-stack.nameOf" (list . "lrs-helm-test") }}
 {{- end }}
 
 {{/*

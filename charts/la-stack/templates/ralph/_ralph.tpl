@@ -7,11 +7,11 @@ source filled in. Keys: name, source (bool), secret, username, scopes, mbox, exi
 {{- $accounts := list }}
 {{- range $name, $acct := .Values.lrs.accounts }}
 {{- if or (ne $name "moodle") $.Values.moodle.enabled }}
-{{- $accounts = append $accounts (dict "name" $name "source" false "secret" $acct.secretName "username" $acct.username "scopes" $acct.scopes "mbox" $acct.mbox "existingSecret" $acct.existingSecret) }}
+{{- $accounts = append $accounts (dict "name" $name "source" false "secret" (tpl $acct.secretName $) "username" $acct.username "scopes" $acct.scopes "mbox" $acct.mbox "existingSecret" $acct.existingSecret) }}
 {{- end }}
 {{- end }}
 {{- range $name, $src := .Values.lrs.sources }}
-{{- $accounts = append $accounts (dict "name" $name "source" true "secret" (printf "%s-lrs-%s" (include "la-stack.fullname" $) $name) "username" (default $name $src.username) "scopes" (default (list "statements/write" "statements/read/mine") $src.scopes) "mbox" $src.mbox "existingSecret" (default "" $src.existingSecret)) }}
+{{- $accounts = append $accounts (dict "name" $name "source" true "secret" (include "la-stack.nameOf" (list $ (printf "lrs-%s" $name))) "username" (default $name $src.username) "scopes" (default (list "statements/write" "statements/read/mine") $src.scopes) "mbox" $src.mbox "existingSecret" (default "" $src.existingSecret)) }}
 {{- end }}
 {{- toJson $accounts }}
 {{- end }}
@@ -49,6 +49,12 @@ neither TLS nor the body size batches need.
 {{- end }}
 {{- if (dig "ingress" "enabled" false .Values.ralph) }}
 {{- fail "ralph.ingress.enabled must stay false: use lrs.ingress, which always has TLS and the body size xAPI batches need." }}
+{{- end }}
+{{- $logging := .Values.ralph.loggingConfigConfigMap }}
+{{- range .Values.ralph.extraVolumes }}
+{{- if and (eq .name "logging-config") (ne (dig "configMap" "name" "" .) $logging) }}
+{{- fail (printf "ralph.extraVolumes[logging-config] must mount ConfigMap %q (ralph.loggingConfigConfigMap), the logging settings the ralph chart creates." $logging) }}
+{{- end }}
 {{- end }}
 {{- include "la-stack.preflight.ralphBudget" . }}
 {{- end }}

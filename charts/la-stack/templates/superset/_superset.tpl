@@ -2,7 +2,14 @@
 Name of the `Superset` resource; the operator derives every object's name from it.
 */}}
 {{- define "la-stack.superset.name" -}}
-{{- .Values.superset.name | trunc 40 | trimSuffix "-" }}
+{{- tpl .Values.superset.name . | trunc 40 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Superset's credentials Secret; a template, as the valkey chart also renders it.
+*/}}
+{{- define "la-stack.superset.credentialsSecret" -}}
+{{- tpl .Values.supersetWiring.credentialsSecret . }}
 {{- end }}
 
 {{/*
@@ -71,7 +78,7 @@ The valkey subchart reads its password from the Secret the secrets hook generate
 checks that the names agree, and that Valkey runs when Superset does.
 */}}
 {{- define "la-stack.superset.preflight" -}}
-{{- $secret := .Values.supersetWiring.credentialsSecret }}
+{{- $secret := include "la-stack.superset.credentialsSecret" . }}
 {{- if not .Values.valkey.enabled }}
 {{- fail "valkey.enabled must be true while superset.enabled is true: Superset's cache and Celery broker are that Valkey." }}
 {{- end }}
@@ -98,7 +105,7 @@ The non-secret settings of the wiring hook (files/hooks/superset_wiring.py).
 {{- $settings := dict
   "supersetUrl" (include "la-stack.superset.url" .)
   "username" .Values.superset.adminUser.username
-  "credentialsSecret" $w.credentialsSecret
+  "credentialsSecret" (include "la-stack.superset.credentialsSecret" .)
   "databaseName" $w.databaseName
   "esUrl" (include "la-stack.es.url" .)
   "caFile" (printf "%s/ca.crt" (trimSuffix "/" $w.caMountPath))
