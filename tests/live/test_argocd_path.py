@@ -5,8 +5,10 @@ applies the result, running Helm hooks as PreSync/PostSync in weight (sync-wave)
 What this shows on a real API server: two renders are identical (no random value that
 would rotate or keep the app OutOfSync), the manifests are accepted by server-side apply
 with Argo's field manager, and a second sync changes nothing (`kubectl diff --server-side`
-is empty and no object's generation/resourceVersion moves). Not shown: Argo CD itself
-(its health checks, pruning, `SkipDryRunOnMissingResource`).
+is empty and no object's generation/resourceVersion moves), the NetworkPolicies are
+admitted, and a prune as Argo CD's label tracking decides it deletes no generated Secret, so
+the next PreSync changes no credential. Argo CD itself is stood in for: its health checks,
+its own prune decision and `SkipDryRunOnMissingResource` are shown only by a real Argo CD.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from tests.live.support import (
     API_VERSION_ARGS,
     HOOK,
     HOOK_WEIGHT,
+    RELEASE,
     Helm,
     base_values,
+    deep_merge,
     hook_objects,
     kubectl,
 )
@@ -39,6 +43,51 @@ FIELD_MANAGER = "argocd-controller"
 # ServerSideApply). It matters here: the ECK operator's writes of the Elasticsearch claim
 # `.spec.nodeSets` (elastic/cloud-on-k8s#8975), and an unforced apply is refused.
 SSA = ("--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}")
+
+
+# Argo CD's label tracking (the default before 3.0) claims what carries this label = the app.
+TRACKING_LABEL = "app.kubernetes.io/instance"
+GENERATED = "app.kubernetes.io/managed-by=la-stack-secrets-hook"
+NETWORK_POLICIES = {"networkPolicy": {"enabled": True}, "moodle": {
+    "networkPolicy": {"enabled": False}, "mariadb": {"networkPolicy": {"enabled": False}}}}
+
+
+def prune_as_argo_cd(core: client.CoreV1Api, namespace: str,
+                     rendered: list[dict[str, Any]]) -> list[str]:
+    """Delete what an app named after the release, with prune on, deletes: the Secrets and
+    ConfigMaps its label tracking claims that the manifest does not hold, unless they opt
+    out with `argocd.argoproj.io/sync-options: Prune=false`. Returns their names."""
+    kept = {(o["kind"], o["metadata"]["name"]) for o in rendered}
+    selector = f"{TRACKING_LABEL}={RELEASE}"
+    claimed = [("Secret", s) for s in core.list_namespaced_secret(
+        namespace, label_selector=selector).items]
+    claimed += [("ConfigMap", c) for c in core.list_namespaced_config_map(
+        namespace, label_selector=selector).items]
+    pruned = []
+    for kind, obj in claimed:
+        options = (obj.metadata.annotations or {}).get("argocd.argoproj.io/sync-options", "")
+        if (kind, obj.metadata.name) in kept or "Prune=false" in options:
+            continue
+        delete = (core.delete_namespaced_secret if kind == "Secret"
+                  else core.delete_namespaced_config_map)
+        delete(obj.metadata.name, namespace)
+        pruned.append(obj.metadata.name)
+    return pruned
+
+
+def delete_hook_jobs(batch: client.BatchV1Api, namespace: str,
+                     hooks: list[dict[str, Any]]) -> None:
+    """What `before-hook-creation` makes Argo CD do before a hook runs again."""
+    for name in (o["metadata"]["name"] for o in hooks if o["kind"] == "Job"):
+        batch.delete_namespaced_job(name, namespace, propagation_policy="Foreground")
+        kwait.poll(f"Job {name} deleted", lambda name=name: kwait.Probe(
+            done=not batch.list_namespaced_job(
+                namespace, field_selector=f"metadata.name={name}").items), 60)
+
+
+def generated_secrets(core: client.CoreV1Api, namespace: str) -> dict[str, dict[str, str]]:
+    return {s.metadata.name: s.data for s in core.list_namespaced_secret(
+        namespace, label_selector=GENERATED).items}
 
 
 def apply(env: dict[str, str], namespace: str, objects: list[dict[str, Any]]) -> None:
@@ -75,7 +124,7 @@ def test_template_and_server_side_apply_twice_changes_nothing(
         tool_env: dict[str, str]) -> None:
     helm = Helm(helm_name, tool_env)
     namespace = create_namespace(core, f"la-stack-argo-{helm_name}")
-    values = base_values(live_cluster.local)
+    values = deep_merge(base_values(live_cluster.local), NETWORK_POLICIES)
     # Argo CD hands Helm the cluster's API versions; test hooks it does not run.
     args = (*API_VERSION_ARGS, "--skip-tests")
     try:
@@ -106,5 +155,20 @@ def test_template_and_server_side_apply_twice_changes_nothing(
         after = versions(tool_env, namespace, normal)
         moved = {k: (before[k], after[k]) for k in before if after.get(k) != before[k]}
         assert not moved, f"the second server-side apply changed {moved}"
+
+        policies = {o["metadata"]["name"] for o in normal if o["kind"] == "NetworkPolicy"}
+        admitted = {p.metadata.name for p in client.NetworkingV1Api(api)
+                    .list_namespaced_network_policy(namespace).items}
+        assert policies and policies <= admitted
+
+        credentials = generated_secrets(core, namespace)
+        assert credentials, "the PreSync hook generated no Secret"
+        pruned = prune_as_argo_cd(core, namespace, docs)
+        assert not set(pruned) & set(credentials), f"a prune would delete {pruned}"
+        presync = hook_objects(manifest, "pre-install")
+        delete_hook_jobs(batch, namespace, presync)
+        with runner or nullcontext():  # the next sync's PreSync
+            run_hooks(tool_env, namespace, presync, batch)
+        assert generated_secrets(core, namespace) == credentials
     finally:
         delete_namespace(core, namespace)
