@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from lastack import xapi
+from lastack.net import free_port
 from lastack.paths import shared_dir
 from lastack.services import elasticsearch, ralph
 from lastack.services.hookfiles import TEMPLATE_FILE, bootstrap_config, import_hook, run_hook
-from lastack.services.processes import ServiceError, free_port
+from lastack.services.processes import ServiceError
 
 LRS_AGENT = {"mbox": "mailto:moodle@la-stack.example.org"}
 

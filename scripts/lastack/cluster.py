@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from pathlib import Path
 import yaml
 
 from lastack import controlplane_build
+from lastack.net import free_port
 from lastack.operators import (
     OPERATORS,
     SCHEMA_ONLY_CRDS,
@@ -390,10 +390,6 @@ def kwok_stages() -> str:
 # --------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _spawn(name: str, argv: Sequence[str], workdir: Path, ttl: int,

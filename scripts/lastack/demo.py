@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from lastack import chartdeps, xapi
 from lastack.cluster import NODE_LABEL as KWOK_NODE_LABEL
 from lastack.controlplane_build import CNPG_VERSION, ECK_VERSION
+from lastack.net import free_port
 from lastack.paths import CHART_DIR, TOOLS_DIR, VALUES_DIR, chart_cache_dir
 from lastack.render import effective_chart_dir
 from lastack.toolchain import HELM4, KUBECTL
@@ -227,10 +227,6 @@ def rollout_status(cluster: Cluster, kind: str, name: str) -> Callable[[], str |
     return check
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def load_statements(cluster: Cluster, count: int = DEMO_STATEMENTS) -> None:

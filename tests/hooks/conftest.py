@@ -24,9 +24,10 @@ from typing import Any
 
 import pytest
 
+from lastack.net import free_port
 from lastack.services import elasticsearch, postgresql, ralph, valkey
 from lastack.services.hookfiles import TEMPLATE_FILE, bootstrap_config, import_hook, run_hook
-from lastack.services.processes import ServiceError, free_port
+from lastack.services.processes import ServiceError
 from tests.hooks.kube_standin import TOKEN, KubeStandIn
 
 # A user-provided password full of URL-reserved characters, on purpose.

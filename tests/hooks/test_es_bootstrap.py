@@ -18,7 +18,7 @@ import json
 import pytest
 
 from lastack import xapi
-from lastack.services.processes import free_port
+from lastack.net import free_port
 from tests.hooks.conftest import (
     TEMPLATE_FILE,
     assert_one_sentence_failure,

@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from lastack import xapi
+from lastack.net import free_port
 from lastack.paths import CHART_DIR
-from lastack.services.processes import free_port
 from tests.hooks.moodle_standin import (
     PHP,
     ArchiveServer,

@@ -36,9 +36,10 @@ import pytest
 import yaml
 
 from lastack import sql_standin, xapi
+from lastack.net import free_port
 from lastack.paths import CHART_DIR, shared_dir
 from lastack.services import postgresql, superset, valkey
-from lastack.services.processes import ServiceError, free_port
+from lastack.services.processes import ServiceError
 from tests.hooks.conftest import (
     EsStack,
     assert_one_sentence_failure,

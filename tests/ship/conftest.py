@@ -6,7 +6,6 @@ import base64
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from lastack.net import free_port
 
 REGISTRY_PACKAGE = "docker-registry"
 # The registry stops on its own after this long, even if the test process dies.
@@ -61,10 +62,6 @@ def registry_binary() -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from lastack import private_net
-from lastack.services.processes import free_port
+from lastack.net import free_port
 
 INSIDE = """
 import socket, sys, time, urllib.request

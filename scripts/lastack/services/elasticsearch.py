@@ -35,8 +35,9 @@ from typing import Any
 
 import bcrypt
 
+from lastack.net import free_port
 from lastack.paths import CHART_DIR, TOOLS_DIR
-from lastack.services.processes import LoopbackServer, ManagedProcess, ServiceError, free_port
+from lastack.services.processes import LoopbackServer, ManagedProcess, ServiceError
 
 VERSION = "8.19.21"  # newest 8.19.x of the integ-test-zip on Maven Central (checked 2026-11)
 ARTIFACT = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{VERSION}:zip"

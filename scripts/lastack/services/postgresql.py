@@ -16,11 +16,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lastack.net import free_port
 from lastack.services.processes import (
     LoopbackServer,
     ManagedProcess,
     ServiceError,
-    free_port,
     random_secret,
 )
 

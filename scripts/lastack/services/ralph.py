@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lastack.net import free_port
 from lastack.paths import TOOLS_DIR
 from lastack.services.processes import (
     LoopbackServer,
     ManagedProcess,
-    free_port,
     install_pinned_venv,
     pinned_venv_installed,
 )

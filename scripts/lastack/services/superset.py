@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lastack.net import free_port
 from lastack.paths import TOOLS_DIR
 from lastack.services import postgresql
 from lastack.services.processes import (
     LoopbackServer,
     ManagedProcess,
     ServiceError,
-    free_port,
     install_pinned_venv,
     pinned_venv_installed,
     random_secret,
