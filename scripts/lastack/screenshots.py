@@ -32,7 +32,7 @@ from typing import Any
 
 from lastack import sql_standin, xapi
 from lastack.paths import CHART_DIR, REPO_ROOT
-from lastack.services import elasticsearch, superset
+from lastack.services import elasticsearch, ingest_node, superset
 from lastack.services.processes import ServiceError
 
 HOOKS_DIR = CHART_DIR / "files" / "hooks"
@@ -272,11 +272,14 @@ def main(args: list[str]) -> int:
                     tempfile.TemporaryDirectory(prefix="la-stack-standin-") as workdir:
                 print(run_wiring(es, server, reader_password), end="")
                 if standin:
-                    count = len(sql_standin.point_superset_at_copy(
-                        es.request, "statements", Path(workdir) / "statements.db",
-                        server.url, server.admin))  # fmt: skip
+                    with ingest_node.IngestNode() as pipeline:  # course columns, as ECK's has
+                        count = len(sql_standin.point_superset_at_copy(
+                            es.request, "statements", Path(workdir) / "statements.db",
+                            server.url, server.admin, derive=pipeline.run_chart_pipeline))
                     print(f"Elasticsearch has no SQL module here: the charts read a SQLite copy "
-                          f"of the {count} stored statements (lastack.sql_standin)")
+                          f"of the {count} stored statements (lastack.sql_standin), with the "
+                          "course columns of the chart's ingest pipeline "
+                          "(lastack.services.ingest_node)")
                 browser = Chromium(binary)
                 try:
                     login(browser, server)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -109,13 +109,22 @@ def stored_documents(request: Any, index: str) -> list[dict[str, Any]]:
         after = hits[-1]["sort"]
 
 
+Derive = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
 def point_superset_at_copy(
     request: Any, index: str, database_file: Path, superset_url: str,
     admin: tuple[str, str], database_name: str = "Learning analytics", table: str = "",
+    derive: Derive | None = None,
 ) -> list[dict[str, Any]]:
     """Copy `index` into `database_file` (as `table`, the one the datasets read; default: the
-    index's name) and point Superset's `database_name` at it; return the copied documents."""
+    index's name) and point Superset's `database_name` at it; return the copied documents.
+
+    `derive` adds what the statements' ingest pipeline indexes outside `_source` (la_stack.*),
+    which a copy of `_source` lacks: e.g. the pipeline run on lastack.services.ingest_node."""
     documents = stored_documents(request, index)
+    if derive is not None:
+        documents = derive(documents)
     write(database_file, table or index, documents)
     wiring = import_hook("superset_wiring")  # its REST client, with login and CSRF handling
     api = wiring.SupersetApi(superset_url, wiring.Deadline(60))

@@ -25,8 +25,14 @@ from typing import Any
 import pytest
 
 from lastack.net import free_port
-from lastack.services import elasticsearch, postgresql, ralph, valkey
-from lastack.services.hookfiles import TEMPLATE_FILE, bootstrap_config, import_hook, run_hook
+from lastack.services import elasticsearch, ingest_node, postgresql, ralph, valkey
+from lastack.services.hookfiles import (
+    SCRIPT_FILE,
+    TEMPLATE_FILE,
+    bootstrap_config,
+    import_hook,
+    run_hook,
+)
 from lastack.services.processes import ServiceError
 from tests.hooks.kube_standin import TOKEN, KubeStandIn
 
@@ -161,6 +167,7 @@ class EsStack:
             "ES_CA_FILE": str(self.es.ca_file),
             "CONFIG_FILE": str(config_file),
             "TEMPLATE_FILE": str(TEMPLATE_FILE),
+            "SCRIPT_FILE": str(SCRIPT_FILE),
             "DEADLINE_SECONDS": "60",
         }
         env.update(overrides)
@@ -192,6 +199,17 @@ def es_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EsStack]:
             stack = EsStack(kube, es, config, secrets_run, workdir)
             stack.bootstrap_run = run_hook("es_bootstrap", stack.bootstrap_env())
             yield stack
+
+
+@pytest.fixture(scope="session")
+def ingest_node_server() -> Iterator[ingest_node.IngestNode]:
+    """Elasticsearch 7.10.2 with ingest-common and lang-painless: where the chart's ingest
+    pipeline runs here (a stand-in, see lastack.services.ingest_node)."""
+    reason = services_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with ingest_node.IngestNode() as node:
+        yield node
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,7 @@ from tests.hooks.conftest import (
     cnpg_password,
     run_hook,
 )
+from tests.hooks.statement_dimensions import with_expected_dimensions
 
 pytestmark = pytest.mark.hooks
 
@@ -244,7 +245,8 @@ def statements_dataset_id(api: SupersetApi) -> int:
 def chart_query_context(chart: dict, dataset_id: int, result_type: str) -> dict:
     """The query context Superset's frontend would send for our three kinds of chart."""
     params = chart["params"]
-    filters = [{"col": f["subject"], "op": f["operator"], "val": f["comparator"]}
+    filters = [{"col": f["subject"], "op": f["operator"],
+                **({"val": f["comparator"]} if "comparator" in f else {})}  # IS NOT NULL: none
                for f in params["adhoc_filters"]]  # fmt: skip
     query: dict[str, Any] = {"filters": filters, "row_limit": params.get("row_limit", 100)}
     if params["viz_type"].startswith("echarts_timeseries"):
@@ -575,14 +577,18 @@ def expected_rows(chart: dict, statements: list[dict]) -> dict[tuple, tuple]:
     metric values. The metrics are the dataset's: count, distinct learners, distinct objects."""
     params = chart["params"]
     metrics = params.get("metrics") or [params["metric"]]
-    distinct = {"learners": "actor.account.name", "activities": "object.id"}
+    distinct = {"learners": "actor.account.name", "activities": "object.id",
+                "courses": "la_stack.course.id"}
     allowed = [(f["subject"], set(f["comparator"]) if f["operator"] == "IN"
                 else {f["comparator"]})
                for f in params["adhoc_filters"] if f["operator"] in ("==", "IN")]
+    present = [f["subject"] for f in params["adhoc_filters"] if f["operator"] == "IS NOT NULL"]
     timeseries = params["viz_type"].startswith("echarts_timeseries")
     groups: dict[tuple, list[dict]] = {}
     for statement in statements:
         if any(sql_standin.field(statement, col) not in values for col, values in allowed):
+            continue
+        if any(sql_standin.field(statement, col) is None for col in present):
             continue
         key = tuple(sql_standin.field(statement, col) for col in params.get("groupby") or [])
         if timeseries:
@@ -590,7 +596,8 @@ def expected_rows(chart: dict, statements: list[dict]) -> dict[tuple, tuple]:
         groups.setdefault(key, []).append(statement)
     return {
         key: tuple(len(members) if metric == "count"
-                   else len({sql_standin.field(s, distinct[metric]) for s in members})
+                   else len({sql_standin.field(s, distinct[metric]) for s in members}
+                            - {None})  # as COUNT(DISTINCT): NULL is no value
                    for metric in metrics)
         for key, members in groups.items()
     }  # fmt: skip
@@ -613,13 +620,14 @@ def shown_rows(chart: dict, data: list[dict]) -> dict[tuple, tuple]:
 
 
 @pytest.fixture(scope="module")
-def standin(wired, es_stack, superset_server, statements_index, tmp_path_factory):
+def standin(wired, es_stack, superset_server, statements_index, ingest_node_server,
+            tmp_path_factory):
     """The stored statements in SQLite, with `Learning analytics` pointed at them; at the end
     the wiring runs again, which points the database back at Elasticsearch."""
     tmp = tmp_path_factory.mktemp("sql-standin")
     stored = sql_standin.point_superset_at_copy(
         es_stack.es.request, INDEX, tmp / "statements.db", superset_server.url,
-        superset_server.admin, DATABASE)  # fmt: skip
+        superset_server.admin, DATABASE, derive=ingest_node_server.run_chart_pipeline)
     assert len(stored) == len(statements_index)
     yield stored
     restored = wire(es_stack, superset_server, tmp)
@@ -631,7 +639,9 @@ class TestChartsOnASqlStandIn:
 
     A stand-in, said plainly: Elasticsearch here has no SQL module, so the documents it stores
     are copied into a SQLite table with the dataset's columns and the `Learning analytics`
-    database is pointed at it (lastack.sql_standin). Superset compiles the same charts,
+    database is pointed at it (lastack.sql_standin), with the course columns the chart's
+    ingest pipeline gives each statement (run on the ingest stand-in, see
+    test_statements_dimensions). Superset compiles the same charts,
     metrics and filters for SQLite; Elasticsearch's SQL dialect is what this does not cover
     (test_should_compile_every_chart_to_elasticsearch_sql checks that each chart compiles to
     it). It runs last in the module.
@@ -660,7 +670,7 @@ def check_every_chart(api: SupersetApi, stored: list[dict]) -> None:
         status, body = api.request("POST", "/api/v1/chart/data", context)
         assert status == 200, (chart["slice_name"], body)
         shown = shown_rows(chart, body["result"][0]["data"])
-        expected = expected_rows(chart, stored)
+        expected = expected_rows(chart, with_expected_dimensions(stored))
         assert shown, chart["slice_name"]
         assert shown.items() <= expected.items(), chart["slice_name"]
         if len(expected) > len(shown):  # a top-N table: the omitted rows rank lower
@@ -674,7 +684,7 @@ FIXTURE_INDEX = "statements_logstore"
 
 
 @pytest.fixture(scope="module")
-def logstore_standin(wired, es_stack, superset_server, tmp_path_factory):
+def logstore_standin(wired, es_stack, superset_server, ingest_node_server, tmp_path_factory):
     """What Moodle really sends (logstore_xapi v5.1.0's own expected output), stored in a
     write alias of its own, copied to SQLite, `Learning analytics` pointed at the copy."""
     if not FIXTURE.exists():
@@ -694,7 +704,8 @@ def logstore_standin(wired, es_stack, superset_server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sql-standin-logstore")
     stored = sql_standin.point_superset_at_copy(
         es_stack.es.request, FIXTURE_INDEX, tmp / "statements.db", superset_server.url,
-        superset_server.admin, DATABASE, table=INDEX)  # the table the dataset reads
+        superset_server.admin, DATABASE, table=INDEX,  # the table the dataset reads
+        derive=ingest_node_server.run_chart_pipeline)
     assert len(stored) == len(lines) // 2
     yield stored
     restored = wire(es_stack, superset_server, tmp)

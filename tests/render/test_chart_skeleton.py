@@ -116,9 +116,11 @@ class TestElasticsearchRoles:
         assert writer["cluster"] == ["monitor"]
         assert set(writer["indices"][0]["privileges"]) == {"read", "write",
                                                            "view_index_metadata"}
-        # The bootstrap hook, and ILM/SLM acting as it: lifecycle, rollover, snapshots.
+        # The bootstrap hook, and ILM/SLM acting as it: lifecycle, rollover, snapshots, and
+        # the statements' ingest pipeline.
         assert {"manage_ilm", "manage_slm", "create_snapshot", "cluster:admin/repository/put",
-                "cluster:admin/repository/verify"} <= set(bootstrap["cluster"])
+                "cluster:admin/repository/verify",
+                "manage_ingest_pipelines"} <= set(bootstrap["cluster"])
         assert "manage" not in bootstrap["cluster"] and "all" not in bootstrap["cluster"]
         assert set(bootstrap["indices"][0]["privileges"]) == {"create_index", "manage",
                                                               "view_index_metadata"}

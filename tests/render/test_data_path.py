@@ -220,12 +220,22 @@ class TestIndexBootstrapHook:
         pod = render_chart(helm=helm, show_only=self.TEMPLATE)[0]["spec"]["template"]["spec"]
         env = env_of(pod["containers"][0])
         cm = render_chart(helm=helm, show_only=[PROGRAMS])[0]
-        for key in ("CONFIG_FILE", "TEMPLATE_FILE"):
+        for key in ("CONFIG_FILE", "TEMPLATE_FILE", "SCRIPT_FILE"):
             assert env[key].removeprefix("/hooks/") in cm["data"], key
+        assert "ctx.la_stack" in cm["data"]["statements-dimensions.painless"]
         assert "es_bootstrap.py" in cm["data"]
         mappings = json.loads(cm["data"]["statements-template.json"])
         assert jmespath.search("template.mappings.properties.verb.properties.id.type",
                                mappings) == "keyword"
+
+    def test_should_index_the_derived_course_outside_the_source(self, helm):
+        """What the ingest pipeline derives is indexed for SQL but never returned by Ralph."""
+        cm = render_chart(helm=helm, show_only=[PROGRAMS])[0]
+        mappings = json.loads(cm["data"]["statements-template.json"])["template"]["mappings"]
+        assert "la_stack" in jmespath.search("_source.excludes", mappings)
+        derived = jmespath.search("properties.la_stack.properties", mappings)
+        assert jmespath.search("[course.properties.*.type, module.properties.*.type][]",
+                               derived) == ["keyword"] * 5
 
     def test_should_cap_every_flattened_field_so_no_value_rejects_a_statement(self, helm):
         """Elasticsearch rejects a flattened value over 32,766 bytes unless the field sets

@@ -1,4 +1,5 @@
-"""Real services for the hooks tier: Elasticsearch (Maven Central), Ralph and Superset (PyPI),
+"""Real services for the hooks tier: Elasticsearch and an older one with ingest and Painless
+(Maven Central), Ralph and Superset (PyPI),
 PostgreSQL 15 and Valkey/Redis (Debian packages, from .ci/install-system-packages).
 
 `python -m lastack services` installs the first three (quick when present) and prints every
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from lastack.services import elasticsearch, postgresql, ralph, superset, valkey
+from lastack.services import elasticsearch, ingest_node, postgresql, ralph, superset, valkey
 from lastack.services.processes import ServiceError
 
 
@@ -21,6 +22,7 @@ def main(args: list[str]) -> int:
         return 0
     try:
         elasticsearch.install()
+        ingest_node.install()
         java_home, java = elasticsearch.find_java()
         ralph.install()
         versions = ralph.package_versions("ralph-malph", "elasticsearch", "pydantic")
@@ -30,6 +32,8 @@ def main(args: list[str]) -> int:
         print(f"lastack services: {error}", file=sys.stderr)
         return 1
     print(f"elasticsearch {elasticsearch.VERSION} (integ-test-zip) on Java {java} ({java_home})")
+    print(f"elasticsearch {ingest_node.VERSION} with ingest-common and lang-painless (the "
+          "ingest pipeline's stand-in)")
     print(
         f"ralph-malph {versions['ralph-malph']} with elasticsearch-py "
         f"{versions['elasticsearch']}, pydantic {versions['pydantic']}"

@@ -37,11 +37,11 @@ import bcrypt
 
 from lastack.net import free_port
 from lastack.paths import CHART_DIR, TOOLS_DIR
+from lastack.services import maven
 from lastack.services.processes import LoopbackServer, ManagedProcess, ServiceError
 
 VERSION = "8.19.21"  # newest 8.19.x of the integ-test-zip on Maven Central (checked 2026-11)
 ARTIFACT = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{VERSION}:zip"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 INSTALL_DIR = TOOLS_DIR / "elasticsearch"
 ES_HOME = INSTALL_DIR / f"elasticsearch-{VERSION}"
 REST_ROOT_SOURCE = Path(__file__).parent / "rest_root" / "RootInfoPlugin.java"
@@ -97,36 +97,46 @@ def find_java() -> tuple[Path, int]:
     )
 
 
+def stamped(home: Path, stamp: str) -> bool:
+    """Whether `home` was installed with exactly `stamp`."""
+    marker = home / ".la-stack-installed"
+    return marker.exists() and marker.read_text() == stamp
+
+
 def installed() -> bool:
-    stamp = ES_HOME / ".la-stack-installed"
-    return stamp.exists() and stamp.read_text() == install_stamp()
+    return stamped(ES_HOME, install_stamp())
+
+
+def unpack_distribution(artifact: str, home: Path, log: Any) -> None:
+    """Fetch a distribution zip (once) into home's parent and unpack it afresh at `home`."""
+    home.parent.mkdir(parents=True, exist_ok=True)
+    archive = home.parent / f"{home.name}.zip"
+    if not archive.exists():
+        log(f"[services] fetching {artifact} from Maven Central")
+        maven.copy(artifact, home.parent)
+    if home.exists():
+        shutil.rmtree(home)
+    unzip(archive, home.parent)
 
 
 def install(log: Any = print) -> Path:
     """Fetch and unpack the distribution and add the rest-root stand-in (quick when done)."""
     if installed():
         return ES_HOME
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise ServiceError("Maven is not installed: apt-get install maven (it fetches ES)")
     java_home, _ = find_java()
-    INSTALL_DIR.mkdir(parents=True, exist_ok=True)
-    archive = INSTALL_DIR / f"elasticsearch-{VERSION}.zip"
-    if not archive.exists():
-        log(f"[services] fetching {ARTIFACT} from Maven Central")
-        result = subprocess.run(
-            [mvn, "-B", "-q", f"{DEPENDENCY_PLUGIN}:copy", f"-Dartifact={ARTIFACT}",
-             f"-DoutputDirectory={INSTALL_DIR}"],
-            capture_output=True, text=True, cwd=INSTALL_DIR,
-        )  # fmt: skip
-        if result.returncode != 0 or not archive.exists():
-            raise ServiceError(f"mvn could not fetch {ARTIFACT}:\n{result.stdout[-2000:]}")
-    if ES_HOME.exists():
-        shutil.rmtree(ES_HOME)
-    unzip(archive, INSTALL_DIR)
+    unpack_distribution(ARTIFACT, ES_HOME, log)
     build_rest_root(java_home)
     (ES_HOME / ".la-stack-installed").write_text(install_stamp())
     return ES_HOME
+
+
+def unprivileged(work: Path, argv: list[str]) -> list[str]:
+    """Elasticsearch refuses to run as root: as root, hand `work` to nobody and drop to it."""
+    if os.geteuid() != 0:
+        return argv
+    for path in [work, *work.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY)
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
 
 
 def unzip(archive: Path, target: Path) -> None:
@@ -197,7 +207,7 @@ def traversable_by_others(path: Path) -> bool:
     return all(parent.stat().st_mode & 0o001 for parent in [path, *path.parents])
 
 
-def home_readable_by(uid: int, home: Path) -> Path:
+def home_readable_by(uid: int, home: Path, version: str = VERSION) -> Path:
     """`home`, or a copy of it another user can read: as root, Elasticsearch runs as
     `uid`, and a checkout under a private folder (mktemp -d is 0700) is out of its reach."""
     if traversable_by_others(home):
@@ -206,7 +216,7 @@ def home_readable_by(uid: int, home: Path) -> Path:
     listing = sorted(f"{p.relative_to(home)}:{p.stat().st_size}" for p in home.rglob("*")
                      if p.is_file())
     digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:12]
-    shared = Path(tempfile.gettempdir()) / f"la-stack-elasticsearch-{VERSION}-{uid}-{digest}"
+    shared = Path(tempfile.gettempdir()) / f"la-stack-elasticsearch-{version}-{uid}-{digest}"
     marker = shared / ".la-stack-complete"
     if not marker.exists():
         shutil.rmtree(shared, ignore_errors=True)
@@ -274,11 +284,7 @@ class ElasticsearchServer(LoopbackServer):
         )
         shutil.copyfile(ROLES_FILE, conf / "roles.yml")
         self.write_users(conf)
-        argv = [str(home / "bin" / "elasticsearch")]
-        if os.geteuid() == 0:
-            for path in [work, *work.rglob("*")]:
-                os.chown(path, NOBODY, NOBODY)
-            argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+        argv = unprivileged(work, [str(home / "bin" / "elasticsearch")])
         env = {
             "PATH": "/usr/bin:/bin",
             "HOME": str(tmp),

@@ -14,6 +14,7 @@ from lastack.paths import CHART_DIR
 
 HOOKS_DIR = CHART_DIR / "files" / "hooks"
 TEMPLATE_FILE = CHART_DIR / "files" / "elasticsearch" / "statements-template.json"
+SCRIPT_FILE = CHART_DIR / "files" / "elasticsearch" / "statements-dimensions.painless"
 PROGRAMS_CONFIGMAP = "templates/hooks/programs-configmap.yaml"
 
 

@@ -10,15 +10,22 @@ Run as `python3 /hooks/es_bootstrap.py`. Environment:
   CONFIG_FILE       the store's settings as the chart renders them (default: es-bootstrap.json
                     beside this file): `alias`, `testIndex`, `settings`, `lifecycle`, `snapshots`
   TEMPLATE_FILE     the mappings (default: statements-template.json beside this file)
+  SCRIPT_FILE       the ingest pipeline's Painless script (default:
+                    statements-dimensions.painless beside this file)
   DEADLINE_SECONDS  overall time budget (default 300)
 
 What it makes, each step idempotent:
+- ingest pipeline `<alias>-dimensions` (where every ingest node runs Painless): each
+  statement's course and module under `la_stack` (es_pipeline.py);
 - ILM policy `<alias>` (where the distribution has ILM): rollover thresholds, optional delete;
 - index template `la-stack-<alias>` for `<alias>-*`: the mappings, the settings, the ILM
-  policy; it never carries the alias (a template with the alias breaks rollover);
+  policy, the pipeline as `default_pipeline`; it never carries the alias (a template with
+  the alias breaks rollover);
 - `<alias>-000001` with the write alias `<alias>`, only when the alias does not exist yet
   (after a rollover the alias is there, so a re-run never recreates `-000001`), or when
   the alias holds only read-only indices (an earlier release's, moved under it);
+- one rollover when the write index predates the pipeline (an upgrade): the pipeline's
+  fields must not reach the `_source` of an index whose mapping does not exclude them;
 - a concrete index named `<alias>` from an earlier release is kept, Ralph keeps writing to
   it, and its mapping is fixed in place where that is possible (the chart README says how
   to move it under the alias);
@@ -35,6 +42,14 @@ from typing import Any
 
 from es_api import EsApi, digest, error_type, stored_digest, with_digest
 from es_lifecycle import ensure_ilm_policy, ensure_snapshots, ilm_policy
+from es_pipeline import (
+    ensure_pipeline,
+    pipeline_body,
+    pipeline_name,
+    read_script,
+    script_processor_everywhere,
+    write_index_pipeline,
+)
 from hooklib import Deadline, JsonClient, env, fail, log, read_json, run
 
 TEMPLATE_PREFIX = "la-stack-"
@@ -68,12 +83,14 @@ def load_config(path: str) -> dict[str, Any]:
 
 
 def index_template(mappings_file: dict[str, Any], config: dict[str, Any],
-                   ilm: bool) -> dict[str, Any]:
+                   ilm: bool, pipeline: str = "") -> dict[str, Any]:
     """The composable template of the backing indices (`<alias>-*`)."""
     alias = config["alias"]
     settings = dict(config.get("settings") or {})
     if ilm:
         settings["lifecycle"] = {"name": alias, "rollover_alias": alias}
+    if pipeline:
+        settings["default_pipeline"] = pipeline
     body = json.loads(json.dumps(mappings_file))
     body["index_patterns"] = [f"{alias}-*"]
     body.setdefault("template", {})["settings"] = {"index": settings}
@@ -178,6 +195,19 @@ class Bootstrap:
             return "exists, left as it is"
         fail(f"creating index {index} failed: {response.status} {response.error_reason()}.")
 
+    def roll_over_onto_pipeline(self, alias: str, written: str, pipeline: str) -> str:
+        """The write index as it must be for the pipeline: rolled over once if it predates it."""
+        if written == alias:
+            return (f"not used by {alias}, a concrete index from an earlier release; it starts "
+                    "with the write alias (chart README, 'Moving statements under the write "
+                    "alias')")
+        if write_index_pipeline(self.api, written) == pipeline:
+            return f"the default pipeline of {written}"
+        rolled = self.api.ok("POST", f"/{alias}/_rollover", {},
+                             f"rolling {alias} over onto the pipeline").body or {}
+        return (f"{written} predates it: rolled over to {rolled.get('new_index')}, the earlier "
+                "statements keep no course fields (chart README, 'Course and module')")
+
     def wait_allocated(self, index: str) -> str:
         # Ralph's first write must not race the primary shard's allocation.
         health = self.api.ok(
@@ -236,10 +266,23 @@ def main() -> None:
     else:
         log("ILM: skipped, this Elasticsearch has no index lifecycle management (no _ilm "
             "API); roll over with POST <alias>/_rollover and delete old indices yourself")
-    template, name = index_template(mappings, config, ilm), TEMPLATE_PREFIX + alias
+    pipeline = ""
+    if script_processor_everywhere(api):
+        pipeline = pipeline_name(alias)
+        body = pipeline_body(read_script(os.environ.get("SCRIPT_FILE") or os.path.join(
+            HERE, "statements-dimensions.painless")))
+        log(f"ingest pipeline {pipeline}: {ensure_pipeline(api, pipeline, body)}")
+    else:
+        log("ingest pipeline: skipped, this Elasticsearch runs no Painless ingest scripts "
+            "(modules ingest-common, lang-painless); statements are stored without their "
+            "course and module fields")
+    template, name = index_template(mappings, config, ilm, pipeline), TEMPLATE_PREFIX + alias
     log(f"index template {name}: {bootstrap.ensure_template(name, template)}")
     written, outcome = bootstrap.ensure_write_alias(alias, template)
     log(f"write alias {alias}: {outcome} ({bootstrap.wait_allocated(written)})")
+    if pipeline:
+        log(f"ingest pipeline {pipeline}: "
+            f"{bootstrap.roll_over_onto_pipeline(alias, written, pipeline)}")
     test_index = config.get("testIndex") or ""
     if test_index:
         outcome = bootstrap.ensure_plain_index(test_index, template)
