@@ -35,7 +35,7 @@ from lastack import xapi
 from lastack.net import free_port
 from lastack.paths import shared_dir
 from lastack.services import elasticsearch, ralph
-from lastack.services.hookfiles import TEMPLATE_FILE, bootstrap_config, import_hook, run_hook
+from lastack.services.hookfiles import bootstrap_config, bootstrap_env, import_hook, run_hook
 from lastack.services.processes import ServiceError
 
 LRS_AGENT = {"mbox": "mailto:moodle@la-stack.example.org"}
@@ -53,18 +53,9 @@ def wire(es: elasticsearch.ElasticsearchServer, workdir: Path, lrs: tuple[str, s
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "es-bootstrap.json"
     config_file.write_text(json.dumps({**bootstrap_config(values), "alias": alias}))
-    bootstrap = run_hook(
-        "es_bootstrap",
-        {
-            "ES_URL": es.url,
-            "ES_USERNAME": "la-stack-bootstrap",
-            "ES_PASSWORD": es.users["la-stack-bootstrap"].password,
-            "ES_CA_FILE": str(es.ca_file),
-            "CONFIG_FILE": str(config_file),
-            "TEMPLATE_FILE": str(TEMPLATE_FILE),
-            "DEADLINE_SECONDS": "120",
-        },
-    )
+    bootstrap = run_hook("es_bootstrap", bootstrap_env(
+        es.url, "la-stack-bootstrap", es.users["la-stack-bootstrap"].password, es.ca_file,
+        config_file, deadline=120))
     if bootstrap.returncode != 0:
         raise ServiceError(f"es_bootstrap failed: {bootstrap.stderr.strip()}")
     writer = credentials.Credentials("la-stack-ralph", es.users["la-stack-ralph"].password)

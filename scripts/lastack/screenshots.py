@@ -1,6 +1,7 @@
 """`make screenshots`: the starter dashboards, photographed in a real local Superset.
 
-Starts the hooks tier's Elasticsearch (with generated statements in the `statements` index)
+Starts the hooks tier's Elasticsearch (with logstore_xapi's own statements replayed as a
+course, lastack.replay, in the `statements` index)
 and Superset on loopback, runs the chart's wiring hook against them, logs in with headless
 Chromium (Debian's `chromium`, driven over the DevTools protocol on a pipe, no extra
 package) and saves docs/screenshots/<dashboard slug>.png.
@@ -30,16 +31,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lastack import sql_standin, xapi
+from lastack import replay, sql_standin, xapi
 from lastack.paths import CHART_DIR, REPO_ROOT
 from lastack.services import elasticsearch, ingest_node, superset
+from lastack.services.hookfiles import bootstrap_config, bootstrap_env, run_hook
 from lastack.services.processes import ServiceError
 
 HOOKS_DIR = CHART_DIR / "files" / "hooks"
 BUNDLE_DIR = CHART_DIR / "files" / "superset"
-TEMPLATE_FILE = CHART_DIR / "files" / "elasticsearch" / "statements-template.json"
 DEFAULT_OUT = REPO_ROOT / "docs" / "screenshots"
-SLUGS = ("la-stack-activity", "la-stack-learners", "la-stack-engagement")
+SLUGS = ("la-stack-course", "la-stack-quizzes", "la-stack-learner", "la-stack-delivery")
 READER = "la-stack-superset"
 WIDTH, HEIGHT = 1600, 1000
 PAGE_TIMEOUT = 90.0
@@ -198,20 +199,34 @@ class Chromium:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
-def load_statements(es: elasticsearch.ElasticsearchServer, count: int) -> None:
-    """Install the chart's index template and bulk-load generated statements."""
-    template = json.loads(TEMPLATE_FILE.read_text())
-    status, body = es.request("PUT", "/_index_template/la-stack-statements", template)
-    if status != 200:
-        raise ServiceError(f"installing the index template failed: {body}")
+def load_statements(es: elasticsearch.ElasticsearchServer, count: int) -> str:
+    """Make the statements store as the chart's bootstrap hook does, and bulk-load what
+    Moodle sends (the plugin's own statements replayed as a course, or `count` generated
+    ones without the shared fixture); say which."""
+    with tempfile.TemporaryDirectory(prefix="la-stack-bootstrap-") as tmp:
+        config_file = Path(tmp) / "es-bootstrap.json"
+        config_file.write_text(json.dumps({**bootstrap_config(), "testIndex": ""}))
+        made = run_hook("es_bootstrap", bootstrap_env(
+            es.url, elasticsearch.ADMIN_USER, es.admin_password, es.ca_file, config_file))
+    if made.returncode != 0:
+        raise ServiceError(f"the index bootstrap failed: {made.stderr.strip()}")
+    fixture = replay.fixture_statements()
+    if fixture is None:
+        statements = xapi.generate(count, seed=42)
+        said = f"{count} generated statements (the shared fixture is not beside the checkout)"
+    else:
+        statements = replay.replay(fixture)
+        said = (f"{len(statements)} statements: logstore_xapi v5.1.0's own, replayed by 24 "
+                "learners over 28 days")
     lines = []
-    for statement in xapi.generate(count, seed=42):
+    for statement in statements:
         lines += [json.dumps({"index": {"_id": statement["id"]}}), json.dumps(statement)]
     status, body = es.request_raw(
         "POST", "/statements/_bulk?refresh=true", "\n".join(lines) + "\n", "application/x-ndjson"
     )
     if status != 200 or body.get("errors"):
         raise ServiceError(f"loading statements failed: {str(body)[:500]}")
+    return said
 
 
 def run_wiring(
@@ -266,7 +281,7 @@ def main(args: list[str]) -> int:
     users = {READER: elasticsearch.EsUser(reader_password, ["la_stack_statements_reader"])}
     try:
         with elasticsearch.ElasticsearchServer(users=users) as es:
-            load_statements(es, options.statements)
+            print(f"Loaded {load_statements(es, options.statements)}")
             standin = not options.no_standin and not sql_standin.elasticsearch_has_sql(es.request)
             with superset.SupersetServer(allow_sqlite=standin) as server, \
                     tempfile.TemporaryDirectory(prefix="la-stack-standin-") as workdir:

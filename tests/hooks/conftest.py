@@ -26,13 +26,7 @@ import pytest
 
 from lastack.net import free_port
 from lastack.services import elasticsearch, ingest_node, postgresql, ralph, valkey
-from lastack.services.hookfiles import (
-    SCRIPT_FILE,
-    TEMPLATE_FILE,
-    bootstrap_config,
-    import_hook,
-    run_hook,
-)
+from lastack.services.hookfiles import bootstrap_config, bootstrap_env, import_hook, run_hook
 from lastack.services.processes import ServiceError
 from tests.hooks.kube_standin import TOKEN, KubeStandIn
 
@@ -160,16 +154,7 @@ class EsStack:
         username, password = self.login("t-es-bootstrap")
         config_file = self.workdir / f"es-bootstrap-{len(list(self.workdir.iterdir()))}.json"
         config_file.write_text(json.dumps(config or bootstrap_config()))
-        env = {
-            "ES_URL": self.es.url,
-            "ES_USERNAME": username,
-            "ES_PASSWORD": password,
-            "ES_CA_FILE": str(self.es.ca_file),
-            "CONFIG_FILE": str(config_file),
-            "TEMPLATE_FILE": str(TEMPLATE_FILE),
-            "SCRIPT_FILE": str(SCRIPT_FILE),
-            "DEADLINE_SECONDS": "60",
-        }
+        env = bootstrap_env(self.es.url, username, password, self.es.ca_file, config_file)
         env.update(overrides)
         return env
 

@@ -17,7 +17,8 @@ import yaml
 
 from lastack.paths import CHART_DIR
 from lastack.services import ralph
-from tests.hooks.conftest import TEMPLATE_FILE, hook_module, ralph_python, stack_config
+from lastack.services.hookfiles import TEMPLATE_FILE
+from tests.hooks.conftest import hook_module, ralph_python, stack_config
 
 pytestmark = pytest.mark.hooks
 credentials = hook_module("credentials")

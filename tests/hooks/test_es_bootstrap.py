@@ -19,8 +19,8 @@ import pytest
 
 from lastack import xapi
 from lastack.net import free_port
+from lastack.services.hookfiles import TEMPLATE_FILE
 from tests.hooks.conftest import (
-    TEMPLATE_FILE,
     assert_one_sentence_failure,
     bootstrap_config,
     hook_module,

@@ -25,7 +25,12 @@ import pytest
 from lastack.paths import shared_dir
 from lastack.services.hookfiles import SCRIPT_FILE, TEMPLATE_FILE
 from tests.hooks.conftest import bootstrap_config, run_hook
-from tests.hooks.statement_dimensions import COURSE, OLD_COURSE, course_of
+from tests.hooks.statement_dimensions import (
+    COURSE,
+    OLD_COURSE,
+    course_of,
+    with_expected_dimensions,
+)
 
 pytestmark = pytest.mark.hooks
 FIXTURE = shared_dir() / "fixtures" / "logstore_xapi-v5.1.0" / "statements.json"
@@ -73,6 +78,29 @@ class TestPipelineOnWhatMoodleSends:
                 assert re.search(r"/mod/[a-z0-9]+/view\.php\?id=", module["id"]), entry["source"]
         assert checked >= 120
 
+    def test_should_read_each_statement_as_a_teacher_would(self, fixture_entries, derived):
+        """Course, module, verb word, funnel step and activity name: the plain reading."""
+        expected = with_expected_dimensions(derived)
+        for entry, doc, wanted in zip(fixture_entries, derived, expected, strict=True):
+            assert doc["la_stack"] == wanted["la_stack"], entry["source"]
+
+    def test_should_show_names_not_iris(self, fixture_entries, derived):
+        for entry, doc in zip(fixture_entries, derived, strict=True):
+            words = doc["la_stack"]
+            assert not words["verb"]["name"].startswith("http"), entry["source"]
+            if entry["statement"]["object"].get("definition", {}).get("name"):
+                assert not words["object"]["name"].startswith("http"), entry["source"]
+            kind = words["object"].get("type")
+            assert kind is None or not set("/:#") & set(kind), (entry["source"], kind)
+        kinds = {(e["statement"]["object"].get("definition", {}).get("type"),
+                  d["la_stack"]["object"].get("type"))
+                 for e, d in zip(fixture_entries, derived, strict=True)}
+        assert {("http://adlnet.gov/expapi/activities/cmi.interaction", "question"),
+                ("http://adlnet.gov/expapi/activities/attempt", "quiz attempt"),
+                ("https://w3id.org/xapi/acrossx/activities/face-to-face-discussion",
+                 "face to face discussion"),
+                (COURSE, "course")} <= kinds
+
     def test_should_leave_the_statement_itself_as_it_was(self, fixture_entries, derived):
         for entry, doc in zip(fixture_entries, derived, strict=True):
             assert {k: v for k, v in doc.items() if k != "la_stack"} == entry["statement"]
@@ -100,8 +128,8 @@ class TestPipelineOnWhatMoodleSends:
                {"object": {"id": "c", "definition": {"type": COURSE, "name": {"en": 1}}}}]
         docs = ingest_node_server.run_chart_pipeline(copy.deepcopy(odd))
         assert [{k: v for k, v in d.items() if k != "la_stack"} for d in docs] == odd
-        assert [d.get("la_stack") for d in docs] == [None, None,
-                                                     {"course": {"id": "c", "name": "c"}}]
+        assert [d.get("la_stack") for d in docs] == [None, None, {
+            "course": {"id": "c", "name": "c"}, "object": {"name": "c", "type": "course"}}]
 
 
 def oss_mappings(tmp_path: Path) -> Path:

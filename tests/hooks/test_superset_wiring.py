@@ -28,7 +28,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from tests.hooks.conftest import (
     cnpg_password,
     run_hook,
 )
-from tests.hooks.statement_dimensions import with_expected_dimensions
+from tests.hooks.statement_dimensions import verb_of, with_expected_dimensions
 
 pytestmark = pytest.mark.hooks
 
@@ -164,7 +164,8 @@ def statements_index(es_stack: EsStack) -> list[dict]:
     created = run_hook("es_bootstrap", es_stack.bootstrap_env(
         {**bootstrap_config(), "alias": INDEX, "testIndex": ""}))
     assert created.returncode == 0, created.stderr
-    statements = xapi.generate(STATEMENTS, seed=31)
+    # Stored as Moodle sends them, live: the LRS stamps `stored` on arrival.
+    statements = [{**s, "stored": s["timestamp"]} for s in xapi.generate(STATEMENTS, seed=31)]
     lines = []
     for statement in statements:
         lines += [json.dumps({"index": {"_id": statement["id"]}}), json.dumps(statement)]
@@ -255,9 +256,10 @@ def chart_query_context(chart: dict, dataset_id: int, result_type: str) -> dict:
                 "timeGrain": params["time_grain_sqla"]}  # fmt: skip
         query.update(columns=[axis, *params["groupby"]], metrics=params["metrics"],
                      orderby=[[params["metrics"][0], False]])  # fmt: skip
-    elif params["viz_type"] == "table":
-        query.update(columns=params["groupby"], metrics=params["metrics"],
-                     orderby=[[params["metrics"][0], False]])  # fmt: skip
+    elif params["viz_type"] in ("table", "funnel"):
+        metrics = params.get("metrics") or [params["metric"]]
+        query.update(columns=params["groupby"], metrics=metrics,
+                     orderby=[[metrics[0], False]])  # fmt: skip
     else:
         query.update(columns=[], metrics=[params["metric"]])
     return {"datasource": {"id": dataset_id, "type": "table"}, "force": True,
@@ -313,8 +315,20 @@ class TestWiring:
             status, body = api.request("GET", f"/api/v1/dashboard/{slug}/charts")
             assert status == 200 and body["result"], body
         assert {c["uuid"] for c in api.all("chart")} >= charts
-        assert len(expected) >= 3
-        assert "dashboard Moodle course engagement:" in wired["first"].stdout
+        assert len(expected) == 4
+        assert "dashboard Course overview:" in wired["first"].stdout
+
+    def test_should_filter_every_dashboard_by_course_after_import(self, wired):
+        """The native filters survive the import, pointed at the imported dataset."""
+        api = wired["api"]
+        dataset_id = statements_dataset_id(api)
+        for doc in bundle_docs("dashboards/*.yaml"):
+            metadata = json.loads(api.get("dashboard", doc["slug"])["json_metadata"])
+            targets = {f["name"]: f["targets"][0]
+                       for f in metadata["native_filter_configuration"]}
+            assert targets["Course"] == {"column": {"name": "la_stack.course.name"},
+                                         "datasetId": dataset_id}, doc["slug"]
+            assert "Time range" in targets, doc["slug"]
 
     def test_should_change_nothing_on_a_second_run(self, wired):
         assert wired["after"] == wired["before"]
@@ -459,7 +473,9 @@ class TestChartQueries:
             assert f"FROM {INDEX}" in sql.replace('"', ""), sql
             assert "contextActivities" not in sql
             if chart["params"]["viz_type"].startswith("echarts_timeseries"):
-                assert "DATE_TRUNC('day', timestamp)" in sql, sql
+                unit = {"P1D": "day", "P1W": "week", "PT1H": "hour"}[
+                    chart["params"]["time_grain_sqla"]]
+                assert f"DATE_TRUNC('{unit}', timestamp)" in sql, sql
 
     def test_should_return_rows_computed_from_the_statements(
         self, wired, statements_index, sql_available
@@ -472,8 +488,8 @@ class TestChartQueries:
         context = chart_query_context(chart, statements_dataset_id(api), "full")
         status, body = api.request("POST", "/api/v1/chart/data", context)
         assert status == 200, body
-        rows = {r["verb.id"]: r["count"] for r in body["result"][0]["data"]}
-        assert rows == dict(Counter(s["verb"]["id"] for s in statements_index))
+        rows = {r["la_stack.verb.name"]: r["count"] for r in body["result"][0]["data"]}
+        assert rows == dict(Counter(verb_of(s)["name"] for s in statements_index))
 
 
 class TestFailures:
@@ -579,6 +595,9 @@ def expected_rows(chart: dict, statements: list[dict]) -> dict[tuple, tuple]:
     metrics = params.get("metrics") or [params["metric"]]
     distinct = {"learners": "actor.account.name", "activities": "object.id",
                 "courses": "la_stack.course.id"}
+    # What each metric of the dataset computes over a group, NULLs left out as SQL does.
+    of_values = {"average_score": ("result.score.scaled", lambda v: sum(v) / len(v)),
+                 "last_stored": ("stored", max)}
     allowed = [(f["subject"], set(f["comparator"]) if f["operator"] == "IN"
                 else {f["comparator"]})
                for f in params["adhoc_filters"] if f["operator"] in ("==", "IN")]
@@ -592,15 +611,36 @@ def expected_rows(chart: dict, statements: list[dict]) -> dict[tuple, tuple]:
             continue
         key = tuple(sql_standin.field(statement, col) for col in params.get("groupby") or [])
         if timeseries:
-            key = (statement["timestamp"][:10], *key)
+            key = (period(statement["timestamp"], params["time_grain_sqla"]), *key)
         groups.setdefault(key, []).append(statement)
-    return {
-        key: tuple(len(members) if metric == "count"
-                   else len({sql_standin.field(s, distinct[metric]) for s in members}
-                            - {None})  # as COUNT(DISTINCT): NULL is no value
-                   for metric in metrics)
-        for key, members in groups.items()
-    }  # fmt: skip
+
+    def value(metric: str, members: list[dict]) -> Any:
+        if metric == "count":
+            return len(members)
+        if metric in of_values:
+            column, combine = of_values[metric]
+            values = [sql_standin.field(s, column) for s in members]
+            present = [v for v in values if v is not None]
+            if column == "stored":  # as the SQL copy holds it
+                present = [sql_standin.sql_value(v, "DATETIME") for v in present]
+            return combine(present) if present else None
+        # COUNT(DISTINCT): NULL is no value
+        return len({sql_standin.field(s, distinct[metric]) for s in members} - {None})
+
+    return {key: tuple(value(metric, members) for metric in metrics)
+            for key, members in groups.items()}
+
+
+def period(timestamp: str, grain: str) -> str:
+    """The start of the time grain holding `timestamp`, as shown_rows writes it: a day, an
+    hour, or a week starting on Sunday (SQLite's P1W; Elasticsearch SQL starts on Monday,
+    one of the dialect details the SQL stand-in does not cover)."""
+    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00")).astimezone(UTC)
+    if grain == "PT1H":
+        return moment.strftime("%Y-%m-%dT%H")
+    if grain == "P1W":
+        moment -= timedelta(days=(moment.weekday() + 1) % 7)
+    return moment.date().isoformat()
 
 
 def shown_rows(chart: dict, data: list[dict]) -> dict[tuple, tuple]:
@@ -612,9 +652,10 @@ def shown_rows(chart: dict, data: list[dict]) -> dict[tuple, tuple]:
         key = tuple(row[col] for col in params.get("groupby") or [])
         if params["viz_type"].startswith("echarts_timeseries"):
             moment = row["__timestamp"]
-            day = (datetime.fromtimestamp(moment / 1000, UTC).date().isoformat()
-                   if isinstance(moment, (int, float)) else str(moment)[:10])  # fmt: skip
-            key = (day, *key)
+            when = (datetime.fromtimestamp(moment / 1000, UTC) if isinstance(moment, (int, float))
+                    else datetime.fromisoformat(str(moment)).replace(tzinfo=UTC))
+            shown_as = "%Y-%m-%dT%H" if params["time_grain_sqla"] == "PT1H" else "%Y-%m-%d"
+            key = (when.strftime(shown_as), *key)
         shown[key] = tuple(row[metric] for metric in metrics)
     return shown
 
@@ -695,7 +736,8 @@ def logstore_standin(wired, es_stack, superset_server, ingest_node_server, tmp_p
     assert created.returncode == 0, created.stderr
     lines = []
     for entry in json.loads(FIXTURE.read_text()):
-        statement = {"id": str(uuid.uuid4()), **entry["statement"]}  # as an LRS assigns it
+        statement = {"id": str(uuid.uuid4()), **entry["statement"],  # as an LRS sets them
+                     "stored": datetime.now(UTC).isoformat(timespec="milliseconds")}
         lines += [json.dumps({"index": {"_id": statement["id"]}}), json.dumps(statement)]
     status, answer = es_stack.es.request_raw(
         "POST", f"/{FIXTURE_INDEX}/_bulk?refresh=true", "\n".join(lines) + "\n",

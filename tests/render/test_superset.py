@@ -494,12 +494,42 @@ class TestDashboardBundle:
                 placed.add(cell["meta"]["uuid"])
         assert placed == chart_uuids, "every chart is on a dashboard"
 
-    def test_should_offer_the_three_starter_dashboards(self):
+    def test_should_offer_the_four_starter_dashboards(self):
         titles = {d["dashboard_title"] for d in self.load("dashboards/*.yaml").values()}
-        assert {"Learning activity over time", "Active learners and courses",
-                "Moodle course engagement"} <= titles
+        assert titles == {"Course overview", "Quizzes and assessments", "Learner",
+                          "Delivery health"}
         slugs = [d["slug"] for d in self.load("dashboards/*.yaml").values()]
         assert len(slugs) == len(set(slugs))
+
+    def test_should_filter_every_dashboard_by_course_and_time(self):
+        dataset = self.dataset()
+        columns = {c["column_name"] for c in dataset["columns"]}
+        for path, dashboard in self.load("dashboards/*.yaml").items():
+            filters = dashboard["metadata"]["native_filter_configuration"]
+            by_name = {f["name"]: f for f in filters}
+            course = by_name["Course"]
+            assert course["filterType"] == "filter_select", path
+            assert jmespath.search("targets[0].column.name", course) == "la_stack.course.name"
+            assert jmespath.search("targets[0].datasetUuid", course) == dataset["uuid"]
+            assert by_name["Time range"]["filterType"] == "filter_time", path
+            for f in filters:
+                for target in f["targets"]:
+                    assert target == {} or target["column"]["name"] in columns, path
+            assert len({f["id"] for f in filters}) == len(filters), path
+        learner = self.load("dashboards/Learner.yaml")["dashboards/Learner.yaml"]
+        assert "Learner" in {f["name"] for f in learner["metadata"]["native_filter_configuration"]}
+
+    def test_should_show_names_not_iris(self):
+        """A teacher reads words: no chart groups by an id or a type IRI where the
+        pipeline gives a name, and every chart says what it shows."""
+        iris = {"verb.id", "object.id", "object.definition.type", "la_stack.course.id",
+                "la_stack.module.id", "actor.account.homePage"}
+        for path, chart in self.load("charts/*.yaml").items():
+            assert not iris & set(chart["params"].get("groupby", [])), path
+            assert len(chart["description"]) > 20, path
+        names = {c["column_name"]: c["verbose_name"] for c in self.dataset()["columns"]}
+        assert names["la_stack.verb.name"] == "Action"
+        assert names["la_stack.object.name"] == "Activity"
 
     def test_should_query_only_single_valued_mapped_fields(self):
         mapping = json.loads(TEMPLATE.read_text())["template"]["mappings"]["properties"]

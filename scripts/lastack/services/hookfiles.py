@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from types import ModuleType
 
 from lastack.paths import CHART_DIR
@@ -24,6 +25,15 @@ def bootstrap_config(values: dict | None = None) -> dict:
 
     (cm,) = render_chart(values=values, show_only=[PROGRAMS_CONFIGMAP], subcharts=())
     return json.loads(cm["data"]["es-bootstrap.json"])
+
+
+def bootstrap_env(es_url: str, username: str, password: str, ca_file: Path | str,
+                  config_file: Path, deadline: float = 60) -> dict[str, str]:
+    """es_bootstrap.py's environment as the chart's Job sets it, with the chart's files."""
+    return {"ES_URL": es_url, "ES_USERNAME": username, "ES_PASSWORD": password,
+            "ES_CA_FILE": str(ca_file), "CONFIG_FILE": str(config_file),
+            "TEMPLATE_FILE": str(TEMPLATE_FILE), "SCRIPT_FILE": str(SCRIPT_FILE),
+            "DEADLINE_SECONDS": f"{deadline:g}"}
 
 
 def import_hook(name: str) -> ModuleType:

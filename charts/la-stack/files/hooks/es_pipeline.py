@@ -1,10 +1,12 @@
-"""The ingest pipeline that gives each statement its course and module (stdlib only).
+"""The ingest pipeline that reads each statement as a teacher would (stdlib only).
 
 Statements name their course only inside `context.contextActivities`, arrays that
-Elasticsearch SQL cannot read. The pipeline `<alias>-dimensions` runs the Painless script
+Elasticsearch SQL cannot read, and their names only in language maps (flattened, which it
+cannot read either). The pipeline `<alias>-dimensions` runs the Painless script
 `statements-dimensions.painless` on every statement the backing indices receive (their
-`index.default_pipeline`) and writes `la_stack.course.{id,name}` and
-`la_stack.module.{id,name,type}`; the mapping indexes those fields and keeps them out of
+`index.default_pipeline`) and writes `la_stack.course.{id,name}`,
+`la_stack.module.{id,name,type}`, `la_stack.verb.{name,stage}` and
+`la_stack.object.{name,type}`. The mapping indexes those fields and keeps them out of
 `_source`, so Ralph still returns the statement exactly as it was sent. A statement the
 script cannot read is stored all the same, marked `la_stack.failed`.
 """
@@ -21,6 +23,28 @@ COURSE_TYPES = (
     "http://id.tincanapi.com/activitytype/lms/course",  # before it: kept for history
 )
 SECTION_TYPE = "http://id.tincanapi.com/activitytype/section"
+# Activity types whose last IRI word says little to a teacher (logstore_xapi v5.1.0's).
+TYPE_WORDS = {
+    "http://adlnet.gov/expapi/activities/cmi.interaction": "question",
+    "http://adlnet.gov/expapi/activities/assessment": "quiz",
+    "http://adlnet.gov/expapi/activities/attempt": "quiz attempt",
+    "http://id.tincanapi.com/activitytype/lms": "site",
+    "https://w3id.org/xapi/cmi5/activitytype/course": "course",
+    "http://id.tincanapi.com/activitytype/lms/course": "course",
+    "http://activitystrea.ms/schema/1.0/review#slot": "question review",
+}
+# The completion funnel: which verbs say a learner viewed, attempted or completed something.
+STAGES = {
+    "http://id.tincanapi.com/verb/viewed": "1 viewed",
+    "http://adlnet.gov/expapi/verbs/attempted": "2 attempted",
+    "http://adlnet.gov/expapi/verbs/answered": "2 attempted",
+    "http://adlnet.gov/expapi/verbs/launched": "2 attempted",
+    "http://activitystrea.ms/start": "2 attempted",
+    "http://activitystrea.ms/schema/1.0/start": "2 attempted",
+    "http://activitystrea.ms/submit": "2 attempted",
+    "http://activitystrea.ms/schema/1.0/submit": "2 attempted",
+    "http://adlnet.gov/expapi/verbs/completed": "3 completed",
+}
 SCRIPT_PROCESSOR = "script"
 
 
@@ -45,7 +69,8 @@ def pipeline_body(script: str) -> dict[str, Any]:
                 "tag": "la-stack-dimensions",
                 "lang": "painless",
                 "source": script,
-                "params": {"course_types": list(COURSE_TYPES), "section_type": SECTION_TYPE},
+                "params": {"course_types": list(COURSE_TYPES), "section_type": SECTION_TYPE,
+                           "type_words": TYPE_WORDS, "stages": STAGES},
                 # A statement is never refused for its shape: it is stored, marked.
                 "on_failure": [{"set": {"field": "la_stack.failed", "value": True}}],
             },
