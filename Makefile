@@ -54,6 +54,7 @@ bench: setup ## timings (render per Helm, render tier, operator builds, live lif
 	@$(LASTACK) deps --allow-missing
 	@$(LASTACK) bench
 	@$(LASTACK) bench-ingest
+	@$(LASTACK) bench-pipeline
 	@$(LASTACK) footprint
 
 cluster-up: setup ## start the local control plane and the ECK operator (built on first use); prints its KUBECONFIG

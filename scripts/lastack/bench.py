@@ -5,8 +5,8 @@
 - wall time of the render test tier;
 - the operators' build (warm; cold with LA_STACK_BENCH_COLD=1) and start times;
 - install -> test -> upgrade -> uninstall wall time on the local control plane, per Helm.
-`make bench` also runs `lastack bench-ingest` (statements/s through Ralph into ES) and
-`lastack footprint`.
+`make bench` also runs `lastack bench-ingest` (statements/s through Ralph into ES),
+`lastack bench-pipeline` (the ingest pipeline's write cost) and `lastack footprint`.
 """
 
 from __future__ import annotations

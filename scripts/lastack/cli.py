@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "xapi": ("lastack.xapi:main", "print synthetic Moodle-like xAPI statements (--count, --seed)"),
     "services": ("lastack.services:main", "install Elasticsearch and Ralph for the hooks tier"),
     "bench-ingest": ("lastack.bench_ingest:main", "Ralph vs direct _bulk, 22k and 220k"),
+    "bench-pipeline": ("lastack.bench_pipeline:main", "_bulk with and without the ingest pipeline"),
     "schema": ("lastack.schema:main", "write values.schema.json from values.yaml (--check)"),
     "docs": ("lastack.docs:main", "write the chart README from its template (--check)"),
     "package": ("lastack.publish:package", "write dist/la-stack-<version>.tgz + subcharts"),
