@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import jmespath
 import pytest
 import yaml
 
@@ -128,3 +129,31 @@ class TestElasticsearchRoles:
     def test_should_not_render_when_elasticsearch_is_disabled(self, helm):
         objects = render_chart(helm=helm, values={"eck-elasticsearch": {"enabled": False}})
         assert not [o for o in objects if o["metadata"]["name"].endswith("-es-roles")]
+
+
+DIGEST = "sha256:" + "ab12" * 16
+SUPERSET_CR = ["templates/superset/superset.yaml"]
+
+
+class TestImageDigests:
+    """la-stack's own images can be pulled by digest, so a moved tag cannot change them."""
+
+    def test_should_pull_every_hook_and_test_pod_by_digest(self, helm):
+        objects = render_chart(helm=helm, subcharts=(), values={
+            "hooks": {"image": {"digest": DIGEST}}, "moodle": {"enabled": False}})
+        images = jmespath.search(
+            "[?kind=='Job' || kind=='Pod'].spec.[template.spec.containers, containers][][][].image",
+            objects)
+        assert images, "hook Jobs and test Pods render"
+        assert all(image.endswith(f":5.0.1@{DIGEST}") for image in images), images
+
+    def test_should_put_supersets_digest_on_the_tag_the_operator_joins(self, helm):
+        (cr,) = render_chart(helm=helm, subcharts=(), show_only=SUPERSET_CR,
+                             values={"superset": {"image": {"digest": DIGEST}},
+                                     "moodle": {"enabled": False}})
+        assert jmespath.search("spec.image.tag", cr) == f"6.1.0@{DIGEST}"
+
+    def test_should_pull_by_tag_without_a_digest(self, helm):
+        (cr,) = render_chart(helm=helm, subcharts=(), show_only=SUPERSET_CR,
+                             values={"moodle": {"enabled": False}})
+        assert "@" not in jmespath.search("spec.image.tag", cr)

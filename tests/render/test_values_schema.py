@@ -135,6 +135,8 @@ INVALID_CASES: list[tuple[str, dict, str]] = [
     ("global-pull-secret-without-name", {"global": {"imagePullSecrets": [{"secret": "x"}]}},
      "imagePullSecrets"),
     ("hook-image-tag-bad-pattern", {"hooks": {"image": {"tag": "5.0.1 beta"}}}, "tag"),
+    ("hook-image-digest-not-sha256", {"hooks": {"image": {"digest": "latest"}}}, "digest"),
+    ("superset-image-digest-short", {"superset": {"image": {"digest": "sha256:ab"}}}, "digest"),
     ("hook-pull-policy-unknown", {"hooks": {"image": {"pullPolicy": "Sometimes"}}},
      "pullPolicy"),
     ("hook-image-repository-not-string", {"hooks": {"image": {"repository": 42}}}, "repository"),

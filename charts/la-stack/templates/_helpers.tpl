@@ -217,11 +217,19 @@ Image reference of the hook and test Pods.
 {{- define "la-stack.hooks.image" -}}
 {{- $img := .Values.hooks.image }}
 {{- $registry := default $img.registry .Values.global.imageRegistry }}
+{{- $name := printf "%s:%s" $img.repository (include "la-stack.imageTag" $img) }}
 {{- if $registry }}
-{{- printf "%s/%s:%s" $registry $img.repository $img.tag }}
+{{- printf "%s/%s" $registry $name }}
 {{- else }}
-{{- printf "%s:%s" $img.repository $img.tag }}
+{{- $name }}
 {{- end }}
+{{- end }}
+
+{{/*
+An image's tag with its digest when one is set (`5.0.1@sha256:…`): pulled by digest.
+*/}}
+{{- define "la-stack.imageTag" -}}
+{{- .tag }}{{ with .digest }}@{{ . }}{{ end }}
 {{- end }}
 
 {{/*
