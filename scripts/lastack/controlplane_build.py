@@ -20,18 +20,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lastack.gomod import release, required
 from lastack.paths import REPO_ROOT, TOOLS_DIR
 from lastack.toolchain import KUBERNETES_VERSION, ToolError, go_env
 
 CONTROLPLANE_DIR = TOOLS_DIR / "controlplane"
 CONTROLPLANE_BIN = CONTROLPLANE_DIR / "bin"
 
-ETCD_VERSION = "3.6.16"
-KWOK_VERSION = "v0.8.0"
+# Each version is the one its wrapper module's go.mod requires.
+ETCD_VERSION = release("scripts/go/etcd", "go.etcd.io/etcd/server/v3")
+KWOK_VERSION = required("scripts/go/kwok", "sigs.k8s.io/kwok")
 # The ECK operator: built for the live tier, and the eck-operator chart `make demo` installs
 # and the chart README names (the chart and the operator share version numbers).
-ECK_VERSION = "3.5.0"
-CNPG_VERSION = "1.30.0"
+ECK_VERSION = release("scripts/go/eck", "github.com/elastic/cloud-on-k8s/v3")
+CNPG_VERSION = release("scripts/go/cnpg", "github.com/cloudnative-pg/cloudnative-pg")
+# Where users get those releases: the eck-operator chart, CloudNativePG's release manifest
+# (CRDs, operator, webhooks).
+ECK_OPERATOR_REPO = "https://helm.elastic.co"
+CNPG_MANIFEST = ("https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/"
+                 f"release-{CNPG_VERSION.rsplit('.', 1)[0]}/releases/cnpg-{CNPG_VERSION}.yaml")
 
 _KUBE_VERSION_PKG = "k8s.io/component-base/version"
 _KUBE_MAJOR, _KUBE_MINOR = KUBERNETES_VERSION.split(".")[:2]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from lastack import chartdeps, xapi
 from lastack.cluster import NODE_LABEL as KWOK_NODE_LABEL
-from lastack.controlplane_build import CNPG_VERSION, ECK_VERSION
+from lastack.controlplane_build import CNPG_MANIFEST, CNPG_VERSION, ECK_OPERATOR_REPO, ECK_VERSION
 from lastack.net import free_port
 from lastack.paths import CHART_DIR, TOOLS_DIR, VALUES_DIR, chart_cache_dir
 from lastack.render import effective_chart_dir
@@ -38,11 +38,9 @@ RELEASE = "la-stack"
 OPERATOR_NAMESPACE = "elastic-system"
 OPERATOR_CHART = "eck-operator"
 OPERATOR_VERSION = ECK_VERSION  # the operator chart shares its version
-OPERATOR_REPO = "https://helm.elastic.co"
+OPERATOR_REPO = ECK_OPERATOR_REPO
 # CloudNativePG runs Superset's metastore; its release manifest carries CRDs and webhooks.
 CNPG_NAMESPACE = "cnpg-system"
-CNPG_MANIFEST = ("https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/"
-                 f"release-{CNPG_VERSION.rsplit('.', 1)[0]}/releases/cnpg-{CNPG_VERSION}.yaml")
 # The web server Deployment the Superset operator creates from the chart's resource.
 SUPERSET_WEB = "la-stack-dashboards-web-server"
 STATE_DIR = TOOLS_DIR / "demo"
@@ -132,7 +130,7 @@ def helm_install_stack(helm: str, chart: Path, values: Path,
                        extra_values: Sequence[Path] = ()) -> list[str]:
     # Helm 4's default wait strategy waits for hooks only; the demo waits itself, naming
     # each component, so a slow image pull reads as progress, not as a hang.
-    # A re-run is a Helm 4 server-side upgrade, which ECK 3.5.0's own writes to the
+    # A re-run is a Helm 4 server-side upgrade, which the pinned ECK operator's own writes to the
     # Elasticsearch make conflict (elastic/cloud-on-k8s#8975) unless forced.
     command = [helm, "upgrade", "--install", RELEASE, str(chart), "--namespace", NAMESPACE,
                "--create-namespace", "--values", str(values), "--timeout", "20m",

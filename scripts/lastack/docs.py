@@ -16,7 +16,8 @@ import yaml
 
 from lastack import generated
 from lastack import schema as schema_mod
-from lastack.controlplane_build import ECK_VERSION
+from lastack.chart_values import PIP_PIN
+from lastack.controlplane_build import CNPG_VERSION, ECK_VERSION
 from lastack.paths import CHART_DIR, REPO_ROOT
 from lastack.toolchain import KUBERNETES_VERSION
 
@@ -134,6 +135,10 @@ def context(chart_dir: Path = CHART_DIR) -> dict[str, Any]:
         "kubeVersion": str(meta.get("kubeVersion", "")),
         "description": " ".join(str(meta.get("description", "")).split()),
         "dependencies": deps, "eckOperatorVersion": ECK_OPERATOR_VERSION,
+        "cnpgVersion": CNPG_VERSION, "cnpgBranch": CNPG_VERSION.rsplit(".", 1)[0],
+        "supersetImage": "{repository}:{tag}".format(**parsed.values["superset"]["image"]),
+        "supersetDrivers": " ".join(dict.fromkeys(
+            f"{n}=={v}" for n, v in PIP_PIN.findall(parsed.values["superset"]["bootstrapScript"]))),
         "testedKubernetesVersion": KUBERNETES_VERSION,
         "helmTimeout": helm_timeout(parsed.values),
         "sections": values_sections(parsed.values, schema),

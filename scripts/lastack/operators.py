@@ -16,7 +16,7 @@ How it runs, and why:
   resolve outside a cluster): what needs a live Elasticsearch stays undone, the rest is
   reconciled as in a cluster.
 
-CloudNativePG's manager (1.30.0, `controller`) runs too, for the chart's metastore
+CloudNativePG's manager (the pinned release, `controller`) runs too, for the chart's metastore
 `Cluster`. It always serves its admission webhooks on every interface (`--webhook-port`
 sets the port only), which no process of the live tier may do: it runs in a network
 namespace of its own (`private_net`), where every interface is a private loopback, with

@@ -16,10 +16,21 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lastack.gomod import release, required
 from lastack.paths import REPO_ROOT, TOOLS_BIN, TOOLS_DIR
 
-# The Kubernetes version the project targets: schemas, kubectl and the local control plane.
-KUBERNETES_VERSION = "1.35.4"
+# The Kubernetes version the project targets: schemas, kubectl and the local control plane,
+# whose wrapper module pins it.
+KUBERNETES_VERSION = release("scripts/go/controlplane", "k8s.io/kubernetes")
+# Tools `go install`ed at a version; each line is Renovate's (renovate.json, `# renovate:`).
+# renovate: datasource=go depName=helm.sh/helm/v4
+HELM4_VERSION = "v4.2.4"
+# renovate: datasource=go depName=helm.sh/helm/v3
+HELM3_VERSION = "v3.22.0"
+# renovate: datasource=go depName=github.com/yannh/kubeconform
+KUBECONFORM_VERSION = "v0.7.0"
+# renovate: datasource=go depName=github.com/rhysd/actionlint
+ACTIONLINT_VERSION = "v1.7.12"
 
 
 class ToolError(RuntimeError):
@@ -46,31 +57,32 @@ class GoTool:
 
 HELM4 = GoTool(
     name="helm4",
-    version="v4.2.4",
+    version=HELM4_VERSION,
     package="helm.sh/helm/v4/cmd/helm",
     version_args=("version", "--template", "{{.Version}}"),
-    ldflags=("-X helm.sh/helm/v4/internal/version.version=v4.2.4",),
+    ldflags=(f"-X helm.sh/helm/v4/internal/version.version={HELM4_VERSION}",),
 )
 HELM3 = GoTool(
     name="helm3",
-    version="v3.22.0",
+    version=HELM3_VERSION,
     package="helm.sh/helm/v3/cmd/helm",
     version_args=("version", "--template", "{{.Version}}"),
-    ldflags=("-X helm.sh/helm/v3/internal/version.version=v3.22.0",),
+    ldflags=(f"-X helm.sh/helm/v3/internal/version.version={HELM3_VERSION}",),
 )
 KUBECONFORM = GoTool(
     name="kubeconform",
-    version="v0.7.0",
+    version=KUBECONFORM_VERSION,
     package="github.com/yannh/kubeconform/cmd/kubeconform",
     version_args=("-v",),
-    ldflags=("-X main.version=v0.7.0",),
+    ldflags=(f"-X main.version={KUBECONFORM_VERSION}",),
 )
+CT_VERSION = required("scripts/go/ct", "github.com/helm/chart-testing/v3")
 CHART_TESTING = GoTool(
     name="ct",
-    version="v3.14.0",
+    version=CT_VERSION,
     package="github.com/helm/chart-testing/v3/ct",
     version_args=("version",),
-    ldflags=("-X github.com/helm/chart-testing/v3/ct/cmd.Version=v3.14.0",),
+    ldflags=(f"-X github.com/helm/chart-testing/v3/ct/cmd.Version={CT_VERSION}",),
     # The proxy refuses `go install` of this module path, so a module of ours requires it.
     local_module="scripts/go/ct",
     # ct validates Chart.yaml and lints YAML with configs shipped beside its release binary.
@@ -87,10 +99,10 @@ KUBECTL = GoTool(
 
 ACTIONLINT = GoTool(
     name="actionlint",
-    version="v1.7.12",
+    version=ACTIONLINT_VERSION,
     package="github.com/rhysd/actionlint/cmd/actionlint",
     version_args=("-version",),
-    ldflags=("-X github.com/rhysd/actionlint.version=v1.7.12",),
+    ldflags=(f"-X github.com/rhysd/actionlint.version={ACTIONLINT_VERSION}",),
 )
 
 GO_TOOLS: tuple[GoTool, ...] = (HELM4, HELM3, KUBECONFORM, CHART_TESTING, KUBECTL, ACTIONLINT)

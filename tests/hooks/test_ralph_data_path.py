@@ -124,7 +124,7 @@ def test_admin_and_dashboards_read_everything(posted, ralph_server, es_stack):
 
 
 def test_a_read_only_account_cannot_post(ralph_server, es_stack):
-    """Scopes are enforced (LRS_RESTRICT_BY_SCOPES). Ralph 5.0.1 answers a missing scope
+    """Scopes are enforced (LRS_RESTRICT_BY_SCOPES). The pinned Ralph answers a missing scope
     with 401, not the 403 the xAPI spec suggests; the detail names the scope."""
     status, body = ralph_server.request(
         "POST", STATEMENTS, xapi.generate(1, seed=22), auth=es_stack.login("t-lrs-dashboards")

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from kubernetes import client, watch
 
+from lastack.chart_values import deep_merge  # noqa: F401 (the live tier's merge)
 from lastack.render import DEFAULT_API_VERSIONS, effective_chart_dir
 from lastack.toolchain import HELMS, KUBECTL, KUBERNETES_VERSION, require
 from tests.live.eck import owned_by_elasticsearch
@@ -24,8 +25,9 @@ HELM_TIMEOUT = "4m"
 # Helm 3's --wait and Helm 4's kstatus watcher (Helm 4's bare --wait means watcher too;
 # spelled out so the strategy under test is explicit).
 WAIT_FLAGS = {"helm3": ("--wait",), "helm4": ("--wait=watcher",)}
-# Helm 4 applies server-side, and ECK 3.5.0's full-object writes of the Elasticsearch claim
-# `.spec.nodeSets` for `elastic-operator` (elastic/cloud-on-k8s#8975): without forcing, every
+# Helm 4 applies server-side, and the pinned ECK operator's full-object writes of the
+# Elasticsearch claim `.spec.nodeSets` for `elastic-operator` (elastic/cloud-on-k8s#8975):
+# without forcing, every
 # Helm 4 upgrade after the operator's first reconcile is refused with a conflict. The chart
 # README tells users the same.
 CHANGE_FLAGS = {"helm3": (), "helm4": ("--force-conflicts",)}
@@ -52,16 +54,6 @@ def base_values(local: bool) -> dict[str, Any]:
     if local:
         values.update(hold_values())
     return values
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 @dataclass

@@ -61,7 +61,7 @@ class TestDemoOnSimulatedNodes:
         try:
             assert result.returncode == 0, result.stderr
             out = result.stdout
-            assert "installing the ECK operator 3.5.0" in out
+            assert f"installing the ECK operator {OPERATOR_VERSION}" in out
             assert "installing la-stack with values/demo.yaml" in out
             assert "only real containers could go further" in out
             assert "port-forward svc/la-stack-ralph" in out, "the NOTES are printed"

@@ -3,7 +3,7 @@ renders, and enforces the CRDs' CEL rules, which the render tier's JSON Schema c
 
 Each object is applied with a server-side dry run: the API server runs the full admission
 (schema, CEL `x-kubernetes-validations`) without storing anything. The CRDs are those of
-superset-operator 0.2.0 and CloudNativePG 1.30.0; the local control plane installs them at
+the pinned superset-operator and CloudNativePG; the local control plane installs them at
 start. On a cluster named with `--kubeconfig` the test runs only where both APIs are
 already served (its CRDs are not ours to install).
 """

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from lastack import docs, schema
+from lastack.controlplane_build import CNPG_VERSION
 from lastack.paths import CHART_DIR
+from lastack.render import CNPG_API, ECK_API, HelmFailedError, render_chart
 
 
 class TestGeneratedFilesAreCurrent:
@@ -78,9 +80,18 @@ class TestReadmeContent:
     """The README says what the chart and its values are."""
 
     def test_should_name_the_operator_version_the_preflight_names(self):
-        helpers = (CHART_DIR / "templates" / "_helpers.tpl").read_text()
-        assert f"--version {docs.ECK_OPERATOR_VERSION}" in helpers
-        assert f"--version {docs.ECK_OPERATOR_VERSION}" in docs.generate(CHART_DIR)
+        with pytest.raises(HelmFailedError) as err:
+            render_chart(api_versions=(CNPG_API,))
+        assert f"--version {docs.ECK_OPERATOR_VERSION} " in err.value.stderr
+        assert f"--version {docs.ECK_OPERATOR_VERSION} " in docs.generate(CHART_DIR)
+
+    def test_should_name_the_cnpg_manifest_the_preflight_names(self):
+        with pytest.raises(HelmFailedError) as err:
+            render_chart(api_versions=(ECK_API,))
+        manifest = (f"release-{CNPG_VERSION.rsplit('.', 1)[0]}/releases/"
+                    f"cnpg-{CNPG_VERSION}.yaml")
+        assert manifest in err.value.stderr
+        assert manifest in docs.generate(CHART_DIR)
 
     def test_should_not_html_escape_markdown(self):
         readme = docs.generate(CHART_DIR)

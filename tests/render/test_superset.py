@@ -16,7 +16,7 @@ import jmespath
 import pytest
 import yaml
 
-from lastack import validation
+from lastack import chart_values, validation
 from lastack.paths import CHART_DIR, VALUES_DIR
 from lastack.render import CNPG_API, ECK_API, SUPERSET_API, HelmFailedError, find, render_chart
 from tests.conftest import mentions_key, requires_subcharts
@@ -32,7 +32,10 @@ METASTORE = "la-stack-superset-db"
 BUNDLE = CHART_DIR / "files" / "superset"
 TEMPLATE = CHART_DIR / "files" / "elasticsearch" / "statements-template.json"
 VALUES = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
-DRIVER_PINS = ("elasticsearch-dbapi==0.2.12", "elasticsearch==7.17.13", "psycopg2-binary==2.9.10")
+# The drivers the bootstrap script must install, at the versions it pins (one place).
+DRIVER_PINS = chart_values.pip_pins("superset.bootstrapScript")
+DRIVERS = {"elasticsearch-dbapi", "elasticsearch", "psycopg2-binary"}
+IMAGE = VALUES["superset"]["image"]
 
 
 def secrets_config(objects: list[dict]) -> dict:
@@ -117,7 +120,7 @@ class TestSupersetResource:
         assert at(cr, "spec.valkey") == {
             "host": "la-stack-valkey.la-stack.svc", "port": 6379,
             "passwordFrom": {"name": SECRET, "key": "REDIS_PASSWORD"}}
-        assert at(cr, "spec.image") == {"repository": "apache/superset", "tag": "6.1.0",
+        assert at(cr, "spec.image") == {"repository": "apache/superset", "tag": IMAGE["tag"],
                                         "pullPolicy": "IfNotPresent"}
 
     def test_should_follow_the_release_name(self, helm):
@@ -199,8 +202,9 @@ class TestSupersetResource:
 
 
 class TestCustomResourcesValidate:
-    """The rendered `Superset` and `Cluster` match their CRDs' schemas (superset-operator
-    0.2.0, CloudNativePG 1.30.0); what JSON Schema cannot see (CEL) is the live tier's."""
+    """The rendered `Superset` and `Cluster` match their CRDs' schemas (the pinned
+    superset-operator and CloudNativePG); what JSON Schema cannot see (CEL) is the live
+    tier's."""
 
     @pytest.mark.parametrize("profile", [VALUES_DIR / "demo.yaml", VALUES_DIR / "production.yaml"],
                              ids=["demo", "production"])
@@ -253,10 +257,11 @@ class TestSupersetDrivers:
         assert "uv" not in self.run_bootstrap(tmp_path, importable=True)
 
     def test_should_document_an_image_with_the_same_pins(self):
-        readme = (CHART_DIR / "README.md.mustache").read_text()
+        readme = (CHART_DIR / "README.md").read_text()
         dockerfile = readme[readme.index("```dockerfile"):]
         dockerfile = dockerfile[:dockerfile.index("```", 3)]
-        assert "FROM apache/superset:6.1.0" in dockerfile
+        assert f"FROM {IMAGE['repository']}:{IMAGE['tag']}" in dockerfile
+        assert {p.split("==")[0] for p in DRIVER_PINS} == DRIVERS
         for pin in DRIVER_PINS:
             assert pin in dockerfile, pin
         assert re.search(r"^\s*USER superset$", dockerfile, re.MULTILINE)
@@ -272,7 +277,7 @@ class TestSupersetMetastore:
         assert at(cluster, "spec.bootstrap.initdb") == {"database": "superset",
                                                         "owner": "superset"}
         assert at(cluster, "spec.storage.size") == "2Gi"
-        # CloudNativePG 1.30.0's default image (pkg/versions), pinned.
+        # The pinned CloudNativePG release's default image (pkg/versions), pinned.
         assert at(cluster, "spec.imageName") == (
             "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie")
         assert at(cluster, "spec.resources.requests.memory")

@@ -13,6 +13,7 @@ import jmespath
 import pytest
 import yaml
 
+from lastack.controlplane_build import CNPG_VERSION, ECK_VERSION
 from lastack.paths import CHART_DIR, REPO_ROOT, VALUES_DIR
 from lastack.render import HelmFailedError, render_chart, render_manifest
 from lastack.toolchain import HELMS
@@ -80,7 +81,7 @@ class TestParentChart:
         operator = apps(helm, environment)["Application/eck-operator"]
         source = operator["spec"]["source"]
         assert (source["repoURL"], source["chart"], source["targetRevision"]) == (
-            "https://helm.elastic.co", "eck-operator", "3.5.0")
+            "https://helm.elastic.co", "eck-operator", ECK_VERSION)
         options = operator["spec"]["syncPolicy"]["syncOptions"]
         assert {"ServerSideApply=true", "CreateNamespace=true"} <= set(options)
         assert FINALIZER in operator["metadata"]["finalizers"]
@@ -94,8 +95,8 @@ class TestParentChart:
         operator = apps(helm, environment)["Application/cnpg-operator"]
         source = operator["spec"]["source"]
         assert (source["repoURL"], source["targetRevision"], source["path"]) == (
-            "https://github.com/cloudnative-pg/cloudnative-pg.git", "v1.30.0", "releases")
-        assert source["directory"]["include"] == "cnpg-1.30.0.yaml"
+            "https://github.com/cloudnative-pg/cloudnative-pg.git", f"v{CNPG_VERSION}", "releases")
+        assert source["directory"]["include"] == f"cnpg-{CNPG_VERSION}.yaml"
         assert "ServerSideApply=true" in operator["spec"]["syncPolicy"]["syncOptions"]
         kinds = {d["kind"] for d in operator["spec"]["ignoreDifferences"]}
         assert kinds == {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}

@@ -147,7 +147,7 @@ def test_cli_prints_json_lines_or_an_array(capsys):
 def test_ralphs_own_models_accept_a_sample():
     """Ralph's pydantic model of an xAPI statement (stricter than our structure check).
 
-    One known disagreement is tolerated: Ralph 5.0.1 types `result.score.scaled` as an int,
+    One known disagreement is tolerated: the pinned Ralph types `result.score.scaled` as an int,
     while xAPI 1.0.3 makes it a decimal in [-1, 1] (Moodle sends e.g. 0.35). Ralph's POST
     endpoint validates with its lax model and accepts it; the hooks tier proves that.
     """

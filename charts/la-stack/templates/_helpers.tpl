@@ -56,7 +56,9 @@ CloudNativePG API before Superset's metastore: la-stack.superset.preflight).
 {{- define "la-stack.preflight" -}}
 {{- $es := index .Values "eck-elasticsearch" }}
 {{- if and $es.enabled .Values.preflight.requireEckApi (not (.Capabilities.APIVersions.Has "elasticsearch.k8s.elastic.co/v1")) }}
-{{- fail "The ECK operator is missing: this cluster does not serve elasticsearch.k8s.elastic.co/v1, so install the operator first (helm install elastic-operator eck-operator --repo https://helm.elastic.co --version 3.5.0 -n elastic-system --create-namespace), or pass --api-versions elasticsearch.k8s.elastic.co/v1 when rendering offline." }}
+{{- /* renovate: datasource=go depName=github.com/elastic/cloud-on-k8s/v3 extractVersion=^v(?<version>.+)$ */}}
+{{- $eckOperator := "3.5.0" }}
+{{- fail (printf "The ECK operator is missing: this cluster does not serve elasticsearch.k8s.elastic.co/v1, so install the operator first (helm install elastic-operator eck-operator --repo https://helm.elastic.co --version %s -n elastic-system --create-namespace), or pass --api-versions elasticsearch.k8s.elastic.co/v1 when rendering offline." $eckOperator) }}
 {{- end }}
 {{- if $es.enabled }}
 {{- include "la-stack.preflight.elasticsearch" . }}

@@ -35,12 +35,14 @@ from typing import Any
 
 import bcrypt
 
+from lastack import chart_values
 from lastack.net import free_port
 from lastack.paths import CHART_DIR, TOOLS_DIR
 from lastack.services import maven
 from lastack.services.processes import LoopbackServer, ManagedProcess, ServiceError
 
-VERSION = "8.19.21"  # newest 8.19.x of the integ-test-zip on Maven Central (checked 2026-11)
+# The Elasticsearch the chart runs; Maven Central publishes its integ-test-zip per release.
+VERSION = chart_values.default("eck-elasticsearch.version")
 ARTIFACT = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{VERSION}:zip"
 INSTALL_DIR = TOOLS_DIR / "elasticsearch"
 ES_HOME = INSTALL_DIR / f"elasticsearch-{VERSION}"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lastack import chart_values
 from lastack.net import free_port
 from lastack.paths import TOOLS_DIR
 from lastack.services.processes import (
@@ -28,7 +29,8 @@ from lastack.services.processes import (
     pinned_venv_installed,
 )
 
-VERSION = "5.0.1"  # the Ralph chart 0.5.1 appVersion; the image tag the hooks run in
+# The Ralph release the hooks run in (their image is Ralph's), the Ralph chart's appVersion.
+VERSION = chart_values.default("hooks.image.tag")
 REQUIREMENTS = (
     f"ralph-malph[backends,lrs,cli]=={VERSION}",
     "elasticsearch[async]==8.19.3",

@@ -2,11 +2,11 @@
 
 Superset lives in its own venv (.tools/venvs/superset) because it pins a large, old stack
 (SQLAlchemy 1.4, Flask-AppBuilder, marshmallow 3) that must not meet the tooling venv. The
-version is the superset chart's appVersion. Beside it: the packages Superset imports without
-declaring them (`flask-caching` held at 2.3.1, `rich`, `cachetools`), and the Elasticsearch
-driver exactly as the chart's bootstrap script installs it (`elasticsearch-dbapi` 0.2.12 with
-elasticsearch-py 7.17, which reaches Elasticsearch 8 in compatibility mode), psycopg2 for a
-PostgreSQL metastore, and Celery/kombu at the versions Superset's own lock file pins.
+version is the chart's Superset image tag. Beside it: the packages Superset imports without
+declaring them (`flask-caching` held at 2.3.1, `rich`, `cachetools`), the drivers exactly as
+the chart's bootstrap script installs them (read from it: psycopg2 for the metastore,
+`elasticsearch-dbapi` with elasticsearch-py 7.17, which reaches Elasticsearch 8 in
+compatibility mode), and Celery/kombu at the versions Superset's own lock file pins.
 
 The metastore is what the Superset operator hands Superset: a URI (CloudNativePG's `uri`,
 here of a loopback PostgreSQL, see postgresql.py), read from the operator's environment
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lastack import chart_values
 from lastack.net import free_port
 from lastack.paths import TOOLS_DIR
 from lastack.services import postgresql
@@ -43,11 +44,10 @@ from lastack.services.processes import (
     random_secret,
 )
 
-VERSION = "6.1.0"  # the superset chart 0.22.8 appVersion
-DRIVERS = ("elasticsearch-dbapi==0.2.12", "elasticsearch==7.17.13")
-# The metastore driver: the operator hands SQLAlchemy CloudNativePG's `postgresql://` uri,
-# whose default dialect is psycopg2.
-METASTORE_DRIVER = "psycopg2-binary==2.9.10"
+# The Superset release and drivers the chart runs: its image tag and what its bootstrap
+# script installs (psycopg2 for the metastore, the Elasticsearch SQL dialect).
+VERSION = chart_values.default("superset.image.tag")
+BOOTSTRAP_PINS = chart_values.pip_pins("superset.bootstrapScript")
 REQUIREMENTS = (
     f"apache-superset=={VERSION}",
     "flask-caching==2.3.1",
@@ -56,8 +56,7 @@ REQUIREMENTS = (
     # Superset's own lock (requirements/base.txt): the newest kombu refuses its redis-py 5.
     "celery==5.5.2",
     "kombu==5.5.3",
-    *DRIVERS,
-    METASTORE_DRIVER,
+    *BOOTSTRAP_PINS,
 )
 VENV = TOOLS_DIR / "venvs" / "superset"
 PYTHON = VENV / "bin" / "python"

@@ -89,7 +89,9 @@ checks that the names agree, and that Valkey runs when Superset does.
 {{- end }}
 {{- if .Values.preflight.requireCnpgApi }}
 {{- if not (.Capabilities.APIVersions.Has "postgresql.cnpg.io/v1") }}
-{{- fail "The CloudNativePG operator is missing: this cluster does not serve postgresql.cnpg.io/v1, so install the operator first (kubectl apply --server-side -f https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/release-1.30/releases/cnpg-1.30.0.yaml), or pass --api-versions postgresql.cnpg.io/v1 when rendering offline." }}
+{{- /* renovate: datasource=go depName=github.com/cloudnative-pg/cloudnative-pg extractVersion=^v(?<version>.+)$ */}}
+{{- $cnpg := "1.30.0" }}
+{{- fail (printf "The CloudNativePG operator is missing: this cluster does not serve postgresql.cnpg.io/v1, so install the operator first (kubectl apply --server-side -f https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/release-%s/releases/cnpg-%s.yaml), or pass --api-versions postgresql.cnpg.io/v1 when rendering offline." (regexReplaceAll "\\.[0-9]+$" $cnpg "") $cnpg) }}
 {{- end }}
 {{- if and (not .Values.supersetOperator.enabled) (not (.Capabilities.APIVersions.Has "superset.apache.org/v1alpha1")) }}
 {{- fail "The Superset operator is missing: supersetOperator.enabled is false and this cluster does not serve superset.apache.org/v1alpha1, so install it first (helm install superset-operator oci://ghcr.io/apache/superset-kubernetes-operator/charts/superset-operator --version 0.2.0 -n superset-operator --create-namespace) or set supersetOperator.enabled=true, or pass --api-versions superset.apache.org/v1alpha1 when rendering offline." }}
