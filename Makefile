@@ -9,7 +9,7 @@ LASTACK := $(PY) -m lastack
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: help setup deps lock lint test test-empty-cache test-render bench schema docs render demo demo-down footprint
+.PHONY: help setup deps lock lint test test-empty-cache test-render bench schema docs annotations render demo demo-down footprint
 .PHONY: package publish bundle cluster-up cluster-down screenshots moodle-setup
 
 help: ## list the targets
@@ -38,8 +38,14 @@ test: setup ## lint, then every test tier that can run here
 test-empty-cache: setup ## the render and live tiers again as a machine with an empty chart cache runs them
 	@$(LASTACK) test-empty-cache
 
-test-render: setup ## the render tier only
+test-annotations: setup ## regenerate Chart.yaml's Artifact Hub images (needs `make deps`) and changes
+	@$(LASTACK) annotations
+
+render: setup ## the render tier only
 	@$(PY) -m pytest tests/render tests/tooling $(PYTEST_ARGS)
+
+annotations: setup ## regenerate Chart.yaml's Artifact Hub images (needs `make deps`) and changes
+	@$(LASTACK) annotations
 
 render: setup ## print the validated render of the default values
 	@$(LASTACK) render
@@ -82,8 +88,9 @@ footprint: setup ## CPU/memory requests and limits and storage per component, pe
 package: setup ## write dist/la-stack-<version>.tgz with the subcharts (ALLOW_PARTIAL=1 if some absent)
 	@$(LASTACK) package $(if $(filter 1,$(ALLOW_PARTIAL)),--allow-partial)
 
-publish: setup ## helm push dist/ to REGISTRY=oci://host/path (REGISTRY_USERNAME/PASSWORD, PLAIN_HTTP=1)
+publish: setup ## helm push dist/ to REGISTRY=oci://host/path (REGISTRY_USERNAME/PASSWORD, PLAIN_HTTP=1, DIGEST_FILE)
 	@$(LASTACK) publish --registry "$(REGISTRY)" $(if $(filter 1,$(PLAIN_HTTP)),--plain-http) \
+		$(if $(DIGEST_FILE),--digest-file "$(DIGEST_FILE)") \
 		$(if $(filter 1,$(ALLOW_PARTIAL)),--allow-partial)
 
 bundle: setup ## write the air-gapped dist/la-stack-bundle-<version>.tar.gz (charts, images.txt)

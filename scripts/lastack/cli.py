@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-pipeline": ("lastack.bench_pipeline:main", "_bulk with and without the ingest pipeline"),
     "schema": ("lastack.schema:main", "write values.schema.json from values.yaml (--check)"),
     "docs": ("lastack.docs:main", "write the chart README from its template (--check)"),
+    "annotations": ("lastack.chart_annotations:main",
+                    "write Chart.yaml's Artifact Hub images and changes (--check)"),
     "package": ("lastack.publish:package", "write dist/la-stack-<version>.tgz + subcharts"),
     "publish": ("lastack.publish:publish", "helm push to an OCI registry (never overwrites)"),
     "bundle": ("lastack.bundle:main", "write the air-gapped bundle (charts, images.txt, sums)"),

@@ -23,6 +23,7 @@ import argparse
 import gzip
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,8 @@ from lastack.render import effective_chart_dir, helm_binary
 DIST_DIR = REPO_ROOT / "dist"
 # Set on partial archives; its value lists the absent subcharts.
 PARTIAL_ANNOTATION = "la-stack/missing-subcharts"
+# `helm push` ends with `Digest: sha256:…` (Helm 3 and 4).
+PUSH_DIGEST = re.compile(r"^Digest: (sha256:[0-9a-f]{64})$", re.M)
 
 
 class PublishError(RuntimeError):
@@ -212,10 +215,19 @@ def version_exists(helm: Path, ref: str, version: str, env: Mapping[str, str],
     return _run(cmd, env=env, timeout=120).returncode == 0
 
 
+def pushed_digest(output: str) -> str:
+    """The manifest digest `helm push` reports (what a signature or attestation names)."""
+    found = PUSH_DIGEST.search(output)
+    if found is None:
+        raise PublishError("helm push reported no digest, so the chart cannot be signed by it.")
+    return found.group(1)
+
+
 def publish_chart(archive: Path, registry: str, *, plain_http: bool = False,
                   allow_partial: bool = False, env: Mapping[str, str] | None = None,
-                  helm: str = "helm4") -> str:
-    """Push `archive` to `registry` unless that version is already there; return the ref."""
+                  helm: str = "helm4") -> tuple[str, str]:
+    """Push `archive` to `registry` unless that version is already there; return the ref
+    and the pushed manifest's digest."""
     env = dict(os.environ if env is None else env)
     if not archive.exists():
         raise PublishError(f"{archive} does not exist: run `make package` first.")
@@ -240,7 +252,7 @@ def publish_chart(archive: Path, registry: str, *, plain_http: bool = False,
     if proc.returncode != 0:
         raise PublishError(f"helm push {archive.name} to {registry} failed: "
                            f"{proc.stderr.strip()}")
-    return f"{ref}:{version}"
+    return f"{ref}:{version}", pushed_digest(proc.stdout + proc.stderr)
 
 
 def env_flag(name: str) -> bool:
@@ -277,14 +289,18 @@ def publish(args: list[str]) -> int:
     parser.add_argument("--allow-partial", action="store_true",
                         default=env_flag("ALLOW_PARTIAL"),
                         help="publish an archive packaged without some subcharts")
+    parser.add_argument("--digest-file", type=Path, default=None,
+                        help="write the pushed digest here (what cosign signs)")
     opts = parser.parse_args(args)
     try:
         if not opts.registry:
             raise PublishError("no registry given: run `make publish REGISTRY=oci://host/path`.")
-        ref = publish_chart(opts.archive or archive_path(), opts.registry,
-                            plain_http=opts.plain_http, allow_partial=opts.allow_partial)
+        ref, digest = publish_chart(opts.archive or archive_path(), opts.registry,
+                                    plain_http=opts.plain_http, allow_partial=opts.allow_partial)
     except PublishError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"[publish] pushed {ref}")
+    if opts.digest_file:
+        opts.digest_file.write_text(f"{digest}\n")
+    print(f"[publish] pushed {ref} ({digest})")
     return 0

@@ -8,7 +8,7 @@ import jmespath
 import pytest
 import yaml
 
-from lastack import chartdeps
+from lastack import chart_values, chartdeps
 from lastack.paths import CHART_DIR
 from lastack.render import (
     CNPG_API,
@@ -145,13 +145,15 @@ class TestImageDigests:
             "[?kind=='Job' || kind=='Pod'].spec.[template.spec.containers, containers][][][].image",
             objects)
         assert images, "hook Jobs and test Pods render"
-        assert all(image.endswith(f":5.0.1@{DIGEST}") for image in images), images
+        tag = chart_values.default("hooks.image.tag")
+        assert all(image.endswith(f":{tag}@{DIGEST}") for image in images), images
 
     def test_should_put_supersets_digest_on_the_tag_the_operator_joins(self, helm):
         (cr,) = render_chart(helm=helm, subcharts=(), show_only=SUPERSET_CR,
                              values={"superset": {"image": {"digest": DIGEST}},
                                      "moodle": {"enabled": False}})
-        assert jmespath.search("spec.image.tag", cr) == f"6.1.0@{DIGEST}"
+        tag = chart_values.default("superset.image.tag")
+        assert jmespath.search("spec.image.tag", cr) == f"{tag}@{DIGEST}"
 
     def test_should_pull_by_tag_without_a_digest(self, helm):
         (cr,) = render_chart(helm=helm, subcharts=(), show_only=SUPERSET_CR,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lastack import chart_values
 from lastack.paths import CHART_DIR, VALUES_DIR
 from lastack.render import (
     missing_subcharts_reason,
@@ -12,6 +13,7 @@ from lastack.render import (
     render_manifest,
 )
 from tests.conftest import SUBCHARTS, requires_subcharts
+from tests.rendered_images import walked_images
 
 PROFILES = sorted(VALUES_DIR.glob("*.yaml")) + sorted((CHART_DIR / "ci").glob("*-values.yaml"))
 
@@ -92,3 +94,46 @@ class TestSupersetSubcharts:
         names = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
         assert {"la-stack-superset-operator", "la-stack-valkey"} <= names
         assert {"Superset", "Cluster"} <= {o["kind"] for o in objects}
+
+
+DIGEST = "sha256:" + "5e" * 32
+
+
+def pulled(image: str) -> tuple[str, str | None]:
+    """An image reference as the repository and the digest it is pulled by (if any)."""
+    ref, _, digest = image.partition("@")
+    head, _, last = ref.rpartition("/")
+    repository = f"{head}/{last.split(':')[0]}" if head else last.split(":")[0]
+    return repository, digest or None
+
+
+def tag_of(images: set[str], repository: str) -> str:
+    (image,) = [i for i in images if i.rsplit(":", 1)[0] == repository]
+    return image.rsplit(":", 1)[1]
+
+
+@requires_subcharts()
+class TestEveryImageByDigest:
+    """Every image the stack runs can be pinned by digest from the values: la-stack's own
+    (`digest`), Bitnami's (`digest`), the rest by `repository:tag@digest` where a chart
+    joins repository and tag itself. Only the Ralph chart's `helm test` Pod (`busybox`,
+    written in its template) cannot."""
+
+    def test_should_pull_each_image_by_the_digest_given(self, helm):
+        default = walked_images(render_chart(helm=helm))
+        overrides = {
+            "hooks": {"image": {"digest": DIGEST}},
+            "superset": {"image": {"digest": DIGEST}, "metastore": {
+                "imageName": f"{chart_values.default('superset.metastore.imageName')}@{DIGEST}"}},
+            "eck-elasticsearch": {"image": "docker.elastic.co/elasticsearch/elasticsearch:"
+                                  f"{chart_values.default('eck-elasticsearch.version')}@{DIGEST}"},
+            "ralph": {"image": {"tag": f"{tag_of(default, 'fundocker/ralph')}@{DIGEST}"}},
+            "valkey": {"image": {"tag": f"{tag_of(default, 'docker.io/valkey/valkey')}@{DIGEST}"}},
+            "superset-operator": {"image": {"tag": tag_of(
+                default, "ghcr.io/apache/superset-kubernetes-operator") + f"@{DIGEST}"}},
+            "moodle": {"image": {"digest": DIGEST}, "mariadb": {"image": {"digest": DIGEST}}},
+        }
+        pinned = walked_images(render_chart(helm=helm, values=overrides))
+        # Pinned by digest, the tag no longer matters (Bitnami's charts then drop it).
+        assert {pulled(i) for i in pinned} == {
+            pulled(i) if i == "busybox" else (pulled(i)[0], DIGEST) for i in default}

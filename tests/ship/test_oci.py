@@ -102,7 +102,9 @@ def helm_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def published(registry: Registry, packaged: Path, helm_home: dict[str, str]) -> str:
+def published(registry: Registry, packaged: Path,
+              helm_home: dict[str, str]) -> tuple[str, str]:
+    """The pushed reference and the digest `publish_chart` reported for it."""
     return publish_chart(packaged, registry.url, plain_http=True, allow_partial=True,
                          env=helm_home)
 
@@ -200,13 +202,29 @@ class TestOciRoundTrip:
     """Published with Helm 4; pulled, shown and rendered with Helm 3 and Helm 4."""
 
     def test_should_publish_with_helm4(self, published, registry):
-        assert published == f"{registry.url}/{NAME}:{VERSION}"
+        ref, _ = published
+        assert ref == f"{registry.url}/{NAME}:{VERSION}"
         assert registry.manifest_digest(f"charts/{NAME}", VERSION)
+
+    def test_should_report_the_digest_the_registry_serves(self, published, registry):
+        # What cosign signs and the provenance attestation names must be this manifest.
+        _, pushed = published
+        assert pushed == registry.manifest_digest(f"charts/{NAME}", VERSION)
 
     def test_should_pull_the_published_version(self, helm, published, registry, helm_home,
                                                tmp_path):
         pull = helm_run(helm, ["pull", f"{registry.url}/{NAME}", "--version", VERSION,
                                "--plain-http", "--destination", str(tmp_path)], helm_home)
+        assert pull.returncode == 0, pull.stderr
+        (archive,) = tmp_path.glob("*.tgz")
+        assert chartdeps.archive_identity(archive) == (NAME, VERSION)
+
+    def test_should_pull_by_the_digest_it_reported(self, helm, published, registry, helm_home,
+                                                   tmp_path):
+        # The README's "install by digest": what runs is what cosign verified.
+        _, pushed = published
+        pull = helm_run(helm, ["pull", f"{registry.url}/{NAME}@{pushed}", "--plain-http",
+                               "--destination", str(tmp_path)], helm_home)
         assert pull.returncode == 0, pull.stderr
         (archive,) = tmp_path.glob("*.tgz")
         assert chartdeps.archive_identity(archive) == (NAME, VERSION)
@@ -249,8 +267,8 @@ class TestOciRoundTrip:
         before = registry.manifest_digest(f"charts/{NAME}", VERSION)
         bumped_version = bump_patch(VERSION)
         bumped = rebuilt(packaged, tmp_path, version=bumped_version)
-        ref = publish_chart(bumped, registry.url, plain_http=True, allow_partial=True,
-                            env=helm_home)
+        ref, _ = publish_chart(bumped, registry.url, plain_http=True, allow_partial=True,
+                               env=helm_home)
         assert ref.endswith(f":{bumped_version}")
         assert registry.manifest_digest(f"charts/{NAME}", bumped_version)
         assert registry.manifest_digest(f"charts/{NAME}", VERSION) == before
@@ -266,11 +284,14 @@ class TestOciWithCredentials:
         monkeypatch.setenv("REGISTRY_USERNAME", auth_registry.username)
         monkeypatch.setenv("REGISTRY_PASSWORD", auth_registry.password)
         bumped = rebuilt(packaged, tmp_path, version=f"{VERSION}-cli.1")
+        digest_file = tmp_path / "chart.digest"
         code = publish(["--registry", auth_registry.url, "--archive", str(bumped),
-                        "--plain-http", "--allow-partial"])
+                        "--plain-http", "--allow-partial", "--digest-file", str(digest_file)])
         out, err = capfd.readouterr()
         assert code == 0, err
         assert auth_registry.password not in out + err
+        served = auth_registry.manifest_digest(f"charts/{NAME}", f"{VERSION}-cli.1")
+        assert digest_file.read_text() == f"{served}\n"
 
     def test_should_refuse_anonymous_reads(self, helm, auth_published, tmp_path):
         show = helm_run(helm, ["show", "chart", f"{auth_published.url}/{NAME}",

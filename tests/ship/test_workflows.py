@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
 import yaml
 
 from lastack import actionlint, toolchain
+from lastack.controlplane_build import ECK_VERSION
+from lastack.paths import CHART_DIR
 
 WORKFLOWS = actionlint.workflow_files()
+# `uses: owner/repo@<full commit SHA> # vX.Y.Z`: immutable, and readable by people and Renovate.
+PINNED_USE = re.compile(r"^\s*(?:- )?uses: [\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+
+
+def workflow(name: str) -> dict:
+    return yaml.safe_load((actionlint.WORKFLOWS_DIR / f"{name}.yaml").read_text())
+
+
+def steps(name: str, job: str) -> list[dict]:
+    return workflow(name)["jobs"][job]["steps"]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +63,57 @@ class TestWorkflows:
     def test_should_install_the_eck_operator_before_ct_install(self):
         install = yaml.safe_load((actionlint.WORKFLOWS_DIR / "install.yaml").read_text())
         runs = [s.get("run", "") for s in install["jobs"]["ct-install"]["steps"]]
-        operator = next(i for i, r in enumerate(runs) if "eck-operator" in r and "3.5.0" in r)
+        operator = next(i for i, s in enumerate(install["jobs"]["ct-install"]["steps"])
+                        if "eck-operator" in s.get("run", "")
+                        and s.get("env", {}).get("ECK_VERSION") == ECK_VERSION)
         ct = next(i for i, r in enumerate(runs) if "ct install" in r)
         deps = next(i for i, r in enumerate(runs) if "make deps" in r)
         assert operator < ct and deps < ct
+
+
+class TestSupplyChain:
+    """Actions by commit, kind by digest, and a release a user can verify."""
+
+    @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+    def test_should_pin_every_action_by_commit_with_its_version(self, path):
+        uses = [line for line in path.read_text().splitlines() if "uses:" in line]
+        assert uses and [u for u in uses if not PINNED_USE.match(u)] == []
+
+    def test_should_sign_and_attest_the_digest_it_pushed(self):
+        job = workflow("release")["jobs"]["publish"]
+        assert job["permissions"]["id-token"] == "write"
+        runs = [s.get("run", "") for s in job["steps"]]
+        publish = next(s for s in job["steps"] if s.get("id") == "publish")
+        assert "DIGEST_FILE=" in publish["run"]
+        sign = next(s for s in job["steps"] if "cosign sign --yes" in s.get("run", ""))
+        assert sign["env"]["REF"] == ("${{ steps.publish.outputs.name }}@"
+                                      "${{ steps.publish.outputs.digest }}")
+        attest = [s["with"] for s in job["steps"]
+                  if s.get("uses", "").startswith("actions/attest-build-provenance@")]
+        assert attest[0]["subject-digest"] == "${{ steps.publish.outputs.digest }}"
+        assert attest[1] == {"subject-checksums": "dist/SHA256SUMS"}
+        assert any("cosign sign-blob --yes --bundle SHA256SUMS.sigstore.json SHA256SUMS" in r
+                   for r in runs)
+
+    def test_should_attach_the_bundle_and_signed_sums_to_a_release(self):
+        (release,) = [s["run"] for s in steps("release", "publish")
+                      if "gh release create" in s.get("run", "")]
+        for asset in ("la-stack-bundle-$VERSION.tar.gz", "la-stack-$VERSION.tgz",
+                      "dist/SHA256SUMS", "dist/SHA256SUMS.sigstore.json"):
+            assert asset in release
+
+    def test_should_install_on_the_floor_and_the_newest_kubernetes(self):
+        job = workflow("install")["jobs"]["ct-install"]
+        images = job["strategy"]["matrix"]["node_image"]
+        assert all(re.fullmatch(r"kindest/node:v1\.\d+\.\d+@sha256:[0-9a-f]{64}", i)
+                   for i in images)
+        floor = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["kubeVersion"]
+        minors = sorted(int(i.split(":v1.")[1].split(".")[0]) for i in images)
+        assert f">=1.{minors[0]}.0-0" == floor
+        assert len(minors) == 2 and minors[0] < minors[1]
+
+    def test_should_upgrade_from_main_after_a_fresh_install(self):
+        runs = [s.get("run", "") for s in steps("install", "ct-install")]
+        fresh = next(i for i, r in enumerate(runs) if r.startswith("ct install --config"))
+        upgrade = next(i for i, r in enumerate(runs) if r.startswith("ct install --upgrade"))
+        assert fresh < upgrade
