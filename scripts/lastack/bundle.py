@@ -4,7 +4,11 @@
       la-stack-<version>.tgz       the umbrella, subcharts inside (`make package`)
       subcharts/<name>-<v>.tgz     every subchart archive, for a local chart cache
       values/*.yaml                the ready-made profiles
-      images.txt                   every container image the rendered stack runs
+      operators/, moodle/, python/ the operators' chart and manifest, the logstore_xapi archive,
+                                   the Superset drivers' wheels (lastack.bundle_sources)
+      images.txt                   every container image the rendered stack runs, and the
+                                   prerequisite operators' (lastack.images)
+      PARTIAL.txt                  only in a partial bundle (ALLOW_PARTIAL=1): what it lacks
       SHA256SUMS                   `sha256sum -c` format, for every other file
 
 Entries are sorted, with fixed owners, modes and timestamps, and the chart archive inside is
@@ -19,10 +23,11 @@ import shutil
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from lastack import chartdeps
+from lastack import bundle_sources, chart_values, chartdeps
+from lastack.images import OPERATOR_IMAGES, chart_images
 from lastack.paths import CHART_DIR, VALUES_DIR
 from lastack.publish import (
     DIST_DIR,
@@ -32,65 +37,8 @@ from lastack.publish import (
     package_chart,
     write_tar_gz,
 )
-from lastack.render import HelmFailedError, render_chart
+from lastack.render import HelmFailedError, helm_binary
 from lastack.validation import ObjectInvalidError, SchemaMissingError
-
-CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
-# ECK's default registry and repository for an Elasticsearch resource without spec.image
-# (the operator's --container-registry flag changes the registry part).
-ELASTICSEARCH_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch"
-# The Superset operator's default repository when a `Superset` resource names only a tag.
-SUPERSET_IMAGE = "apache/superset"
-
-
-def pod_specs(obj: dict) -> Iterator[dict]:
-    """The pod specs an object runs, wherever its kind keeps them."""
-    spec = obj.get("spec") or {}
-    kind = obj.get("kind")
-    if kind == "Pod":
-        yield spec
-    elif kind == "CronJob":
-        yield ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get(
-            "spec") or {}
-    elif isinstance((spec.get("template") or {}).get("spec"), dict):
-        # Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, ReplicationController.
-        yield spec["template"]["spec"]
-    if kind == "Elasticsearch":
-        for node_set in spec.get("nodeSets") or []:
-            yield (node_set.get("podTemplate") or {}).get("spec") or {}
-
-
-def images_of(obj: dict) -> set[str]:
-    images = {container["image"]
-              for pod in pod_specs(obj)
-              for key in CONTAINER_LISTS
-              for container in pod.get(key) or []
-              if container.get("image")}
-    if obj.get("kind") == "Elasticsearch" and obj.get("apiVersion", "").startswith(
-            "elasticsearch.k8s.elastic.co/"):
-        # The operator picks the image from spec.version unless spec.image overrides it; the
-        # rendered manifest never names it, yet the cluster pulls it.
-        spec = obj.get("spec") or {}
-        images.add(spec.get("image") or f"{ELASTICSEARCH_IMAGE}:{spec['version']}")
-    return images | operated_images(obj)
-
-
-def operated_images(obj: dict) -> set[str]:
-    """Images an operator pulls for a resource whose manifest names no container: the
-    `Superset` resource's `spec.image`, a CloudNativePG `Cluster`'s `spec.imageName`."""
-    spec = obj.get("spec") or {}
-    api = obj.get("apiVersion", "")
-    if obj.get("kind") == "Superset" and api.startswith("superset.apache.org/"):
-        image = spec.get("image") or {}
-        return {f"{image.get('repository', SUPERSET_IMAGE)}:{image['tag']}"}
-    if obj.get("kind") == "Cluster" and api.startswith("postgresql.cnpg.io/") and spec.get(
-            "imageName"):
-        return {spec["imageName"]}
-    return set()
-
-
-def stack_images(objects: Iterable[dict]) -> list[str]:
-    return sorted(set().union(*(images_of(o) for o in objects)))
 
 
 def _sha256(path: Path) -> str:
@@ -124,10 +72,24 @@ def build_bundle(dest: Path = DIST_DIR, *, values_files: Sequence[Path] = (),
     with tempfile.TemporaryDirectory(prefix="la-stack-bundle-") as tmp:
         root = Path(tmp) / f"{name}-bundle-{version}"
         root.mkdir()
-        package_chart(chart_dir, root, allow_partial=allow_partial, helm=helm)
+        absent = chartdeps.missing(chart_dir)
+        if absent and not allow_partial:
+            package_chart(chart_dir, root, helm=helm)  # refuses, naming the absent subcharts
+        lacking = [f"{d.archive}: subchart archive absent" for d in absent]
+        try:
+            fetched = bundle_sources.gather(root, chart_values.effective(values_files, chart_dir),
+                                            helm_binary(helm))
+        except ValueError as err:
+            raise PublishError(f"{err}; nothing was bundled.") from err
+        lacking += [f"{f.target}: {f.missing}" for f in fetched if f.missing]
+        if lacking and not allow_partial:
+            raise PublishError("the bundle would lack " + "; ".join(lacking)
+                               + ". Fix that, or set ALLOW_PARTIAL=1 for a partial bundle.")
+        if lacking:
+            (root / "PARTIAL.txt").write_text("".join(f"{line}\n" for line in lacking))
+        package_chart(chart_dir, root, allow_partial=True, helm=helm)
         subcharts = root / "subcharts"
         subcharts.mkdir()
-        absent = chartdeps.missing(chart_dir)
         for dep in chartdeps.dependencies(chart_dir):
             if dep not in absent:
                 shutil.copyfile(chartdeps.vendored_dir(chart_dir) / dep.archive,
@@ -136,8 +98,9 @@ def build_bundle(dest: Path = DIST_DIR, *, values_files: Sequence[Path] = (),
         profiles.mkdir()
         for profile in sorted(VALUES_DIR.glob("*.yaml")):
             shutil.copyfile(profile, profiles / profile.name)
-        objects = render_chart(values_files=values_files, helm=helm, chart_dir=chart_dir)
-        (root / "images.txt").write_text("".join(f"{i}\n" for i in stack_images(objects)))
+        images = set(chart_images(values_files, helm=helm, chart_dir=chart_dir))
+        (root / "images.txt").write_text("".join(
+            f"{i}\n" for i in sorted(images | set(OPERATOR_IMAGES))))
         files = sorted(p for p in root.rglob("*") if p.is_file())
         (root / "SHA256SUMS").write_text("".join(
             f"{_sha256(p)}  {p.relative_to(root).as_posix()}\n" for p in files))
@@ -165,7 +128,10 @@ def main(args: list[str]) -> int:
     except HelmFailedError as err:
         print(f"error: helm template failed: {err.stderr.strip()}", file=sys.stderr)
         return 1
-    absent = chartdeps.missing()
-    note = f" (partial: without {', '.join(d.name for d in absent)})" if absent else ""
-    print(f"[bundle] wrote {target}{note}")
+    with tarfile.open(target) as tar:
+        partial = next((m for m in tar.getmembers() if m.name.endswith("/PARTIAL.txt")), None)
+        lacks = tar.extractfile(partial).read().decode().splitlines() if partial else []  # type: ignore[union-attr]
+    print(f"[bundle] wrote {target}" + (" (partial)" if lacks else ""))
+    for line in lacks:
+        print(f"[bundle]   lacks {line}")
     return 0

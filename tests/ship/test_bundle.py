@@ -3,48 +3,35 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
+import jmespath
 import pytest
+import yaml
 
-from lastack import chartdeps
+from lastack import bundle_sources, chart_values, chartdeps
 from lastack.bundle import build_bundle
-from lastack.paths import CHART_DIR, VALUES_DIR
+from lastack.controlplane_build import CNPG_VERSION
+from lastack.demo import OPERATOR_CHART, OPERATOR_VERSION
+from lastack.images import OPERATOR_IMAGES
+from lastack.net import free_port
+from lastack.paths import CHART_DIR, VALUES_DIR, chart_cache_dir
 from lastack.publish import PublishError, chart_identity
-from lastack.render import render_chart
+from lastack.render import helm_binary, render_chart
+from lastack.toolchain import KUBERNETES_VERSION
+from tests.hooks.moodle_standin import ArchiveServer, plugin_tree, tarball, tree_sha256
+from tests.rendered_images import walked_images
 
 NAME, VERSION = chart_identity()
 ROOT = f"{NAME}-bundle-{VERSION}"
-CONTAINER_KEYS = {"containers", "initContainers", "ephemeralContainers"}
-
-
-def walked_images(node: object) -> set[str]:
-    """Every `image` of every container list anywhere in the render, found by walking all
-    of it (not by knowing where each kind keeps its pods)."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        if node.get("kind") == "Elasticsearch":
-            spec = node.get("spec") or {}
-            # Not written in the manifest; ECK pulls this when spec.image is unset.
-            found.add(spec.get("image")
-                      or f"docker.elastic.co/elasticsearch/elasticsearch:{spec['version']}")
-        if node.get("kind") == "Superset":
-            # The operator runs every component and task from spec.image.
-            image = node["spec"]["image"]
-            found.add(f"{image['repository']}:{image['tag']}")
-        if node.get("kind") == "Cluster" and node["spec"].get("imageName"):
-            found.add(node["spec"]["imageName"])
-        for key, value in node.items():
-            if key in CONTAINER_KEYS and isinstance(value, list):
-                found |= {c["image"] for c in value if isinstance(c, dict) and c.get("image")}
-            found |= walked_images(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= walked_images(item)
-    return found
+PLUGIN = chart_values.default("logstoreXapi.plugin")
+# The files the bundle fetches besides the charts (the wheels are python/*.whl).
+SOURCES = (f"operators/eck-operator-{OPERATOR_VERSION}.tgz", f"operators/cnpg-{CNPG_VERSION}.yaml",
+           f"moodle/logstore_xapi-{PLUGIN['release']}.tar.gz")
 
 
 @pytest.fixture(scope="module")
@@ -71,19 +58,30 @@ class TestBundle:
     def test_should_be_named_after_the_chart_version(self, bundle):
         assert bundle.name == f"{ROOT}.tar.gz"
 
-    def test_should_hold_exactly_the_listed_files(self, bundle):
+    def test_should_hold_exactly_the_listed_files(self, bundle, unpacked):
         with tarfile.open(bundle) as tar:
             members = {m.name for m in tar.getmembers() if m.isfile()}
+        # What this machine could not reach is named in PARTIAL.txt instead.
+        partial = unpacked / "PARTIAL.txt"
+        lacking = {line.split(": ", 1)[0] for line in
+                   (partial.read_text().splitlines() if partial.exists() else [])}
         expected = {f"{ROOT}/{NAME}-{VERSION}.tgz", f"{ROOT}/images.txt", f"{ROOT}/SHA256SUMS"}
         expected |= {f"{ROOT}/subcharts/{a}" for a in present_archives()}
         expected |= {f"{ROOT}/values/{p.name}" for p in VALUES_DIR.glob("*.yaml")}
-        assert members == expected
+        expected |= {f"{ROOT}/{t}" for t in SOURCES if t not in lacking}
+        expected |= {f"{ROOT}/PARTIAL.txt"} if lacking else set()
+        wheels = {m for m in members if m.startswith(f"{ROOT}/python/")}
+        assert bool(wheels) == ("python/" not in lacking)
+        assert members - wheels == expected
+        absent = {d.archive for d in chartdeps.missing()}
+        assert lacking - set(SOURCES) - {"python/"} == absent
 
     def test_should_list_exactly_the_images_of_the_full_render(self, unpacked, helm):
         listed = (unpacked / "images.txt").read_text().splitlines()
         assert listed == sorted(set(listed)), "images.txt is sorted and without duplicates"
-        # Whichever Helm renders, the stack runs the same images.
-        assert set(listed) == walked_images(render_chart(helm=helm))
+        # Whichever Helm renders, the stack runs the same images; the operators it needs
+        # installed first run theirs.
+        assert set(listed) == walked_images(render_chart(helm=helm)) | set(OPERATOR_IMAGES)
         assert listed
 
     @pytest.mark.skipif("eck-elasticsearch" not in {d.name for d in chartdeps.dependencies()}
@@ -119,3 +117,127 @@ class TestBundle:
             archive.unlink()
         with pytest.raises(PublishError):
             build_bundle(tmp_path / "dist", chart_dir=chart)
+
+
+def go_module_file(module: str, version: str, path: str) -> Path | None:
+    """A file of a Go module in the local module cache, if it was downloaded."""
+    if not shutil.which("go"):
+        return None
+    cache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True,
+                           check=False).stdout.strip()
+    found = Path(cache) / f"{module}@{version}" / path
+    return found if cache and found.is_file() else None
+
+
+class TestOperatorImages:
+    """The prerequisite operators' images in images.txt are what those operators run."""
+
+    def test_should_list_the_image_the_eck_operator_chart_runs(self, helm):
+        archive = chart_cache_dir() / f"{OPERATOR_CHART}-{OPERATOR_VERSION}.tgz"
+        if not archive.is_file():
+            pytest.skip(f"{archive.name} is not in the chart cache ({chart_cache_dir()}): "
+                        f"helm pull {OPERATOR_CHART} --repo https://helm.elastic.co --version "
+                        f"{OPERATOR_VERSION} into it")
+        out = subprocess.run([str(helm_binary(helm)), "template", "op", str(archive),
+                              "--kube-version", KUBERNETES_VERSION],
+                             capture_output=True, text=True, check=True).stdout
+        images = {c["image"] for doc in yaml.safe_load_all(out) if doc
+                  for c in jmespath.search("spec.template.spec.containers", doc) or []}
+        assert images and images <= set(OPERATOR_IMAGES)
+
+    def test_should_list_the_image_cloudnative_pg_runs(self):
+        versions = go_module_file("github.com/cloudnative-pg/cloudnative-pg", f"v{CNPG_VERSION}",
+                                  "pkg/versions/versions.go")
+        if versions is None:
+            pytest.skip("the CloudNativePG module is not in the Go module cache: the live "
+                        "tier's operator build (`make cluster-up`) downloads it")
+        default = re.search(r'DefaultOperatorImageName\s*=\s*"([^"]+)"', versions.read_text())
+        assert default and default.group(1) in OPERATOR_IMAGES
+
+
+@pytest.fixture
+def site_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Every source of the bundle on this machine: the plugin archive on a loopback server,
+    the operator chart and CloudNativePG manifest in a chart cache of their own (their
+    upstream addresses pointed at a closed loopback port, so the cache is what answers)."""
+    files = plugin_tree()
+    archive = tarball(files)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    operator = cache / f"eck-operator-{OPERATOR_VERSION}.tgz"
+    operator.write_bytes(b"the operator chart as `helm pull` gives it")
+    manifest = cache / f"cnpg-{CNPG_VERSION}.yaml"
+    manifest.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: cnpg-system}\n")
+    monkeypatch.setenv("LA_STACK_CHART_CACHE", str(cache))
+    monkeypatch.setattr(bundle_sources, "ECK_OPERATOR_REPO", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setattr(bundle_sources, "CNPG_MANIFEST", f"http://127.0.0.1:{free_port()}/x")
+    with ArchiveServer(archive) as server:
+        values = tmp_path / "site.yaml"
+        values.write_text(yaml.safe_dump({"logstoreXapi": {"plugin": {
+            "url": server.url, "treeSha256": tree_sha256(files)}}}))
+        yield {"values": values, "archive": archive, "operator": operator,
+               "manifest": manifest}
+
+
+def unpack(bundle: Path, into: Path) -> Path:
+    with tarfile.open(bundle) as tar:
+        tar.extractall(into, filter="data")
+    return into / ROOT
+
+
+class TestAirGappedSources:
+    """The bundle holds what images.txt's operators and the values name: the operators'
+    chart and manifest, the plugin archive the values point at, the drivers' wheels."""
+
+    def test_should_hold_every_source_the_values_name(self, site_sources, tmp_path):
+        bundle = build_bundle(tmp_path / "dist", values_files=[site_sources["values"]],
+                              allow_partial=True)
+        root = unpack(bundle, tmp_path / "out")
+        partial = root / "PARTIAL.txt"
+        lacking = partial.read_text().splitlines() if partial.exists() else []
+        # Only subchart archives this machine does not have may be missing.
+        assert [line for line in lacking if not line.endswith("subchart archive absent")] == []
+        plugin = root / f"moodle/logstore_xapi-{PLUGIN['release']}.tar.gz"
+        assert plugin.read_bytes() == site_sources["archive"]
+        operators = root / "operators"
+        assert (operators / site_sources["operator"].name).read_bytes() == site_sources[
+            "operator"].read_bytes()
+        assert (operators / site_sources["manifest"].name).read_text() == site_sources[
+            "manifest"].read_text()
+        images = (root / "images.txt").read_text().splitlines()
+        assert f"docker.elastic.co/eck/eck-operator:{OPERATOR_VERSION}" in images
+
+    def test_should_carry_a_wheel_per_pinned_driver_and_platform(self, site_sources, tmp_path):
+        bundle = build_bundle(tmp_path / "dist", values_files=[site_sources["values"]],
+                              allow_partial=True)
+        wheels = [p.name for p in (unpack(bundle, tmp_path / "out") / "python").glob("*.whl")]
+        for pin in chart_values.pip_pins("superset.bootstrapScript"):
+            name, version = pin.split("==")
+            prefix = f"{name.replace('-', '_')}-{version}-"
+            found = [w for w in wheels if w.lower().startswith(prefix)]
+            assert found, pin
+            if not any(w.endswith("-none-any.whl") for w in found):
+                # A compiled wheel: one per node architecture.
+                assert {a for a in ("x86_64", "aarch64") if any(a in w for w in found)} == {
+                    "x86_64", "aarch64"}, found
+
+    def test_should_refuse_an_archive_whose_tree_differs(self, site_sources, tmp_path):
+        values = yaml.safe_load(site_sources["values"].read_text())
+        values["logstoreXapi"]["plugin"]["treeSha256"] = "0" * 64
+        wrong = tmp_path / "wrong.yaml"
+        wrong.write_text(yaml.safe_dump(values))
+        with pytest.raises(PublishError, match="treeSha256"):
+            build_bundle(tmp_path / "dist", values_files=[wrong], allow_partial=True)
+        assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())
+
+    def test_should_name_what_it_cannot_fetch_unless_partial(self, site_sources, tmp_path):
+        values = yaml.safe_load(site_sources["values"].read_text())
+        closed = f"http://127.0.0.1:{free_port()}/v9.tar.gz"
+        values["logstoreXapi"]["plugin"]["url"] = closed
+        unreachable = tmp_path / "unreachable.yaml"
+        unreachable.write_text(yaml.safe_dump(values))
+        with pytest.raises(PublishError, match=re.escape(closed)):
+            build_bundle(tmp_path / "dist", values_files=[unreachable])
+        bundle = build_bundle(tmp_path / "dist", values_files=[unreachable], allow_partial=True)
+        lacks = (unpack(bundle, tmp_path / "out") / "PARTIAL.txt").read_text()
+        assert f"moodle/logstore_xapi-{PLUGIN['release']}.tar.gz: {closed}" in lacks
