@@ -102,7 +102,9 @@ def eck_operator(root: Path, helm: Path) -> Fetched:
             [str(helm), "pull", "eck-operator", "--repo", ECK_OPERATOR_REPO, "--version",
              ECK_VERSION, "--destination", str(dest.parent)],
             capture_output=True, text=True, timeout=TIMEOUT, check=False)
-        return None if proc.returncode == 0 else proc.stderr.strip().splitlines()[-1]
+        if proc.returncode == 0:
+            return None
+        return (proc.stderr.strip() or "helm pull failed").splitlines()[-1]
 
     return fetched(root, f"operators/eck-operator-{ECK_VERSION}.tgz", pull)
 

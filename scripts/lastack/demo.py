@@ -119,9 +119,16 @@ def helm_install_operator(helm: str, install_crds: bool = True) -> list[str]:
     return command if install_crds else [*command, "--set", "installCRDs=false"]
 
 
+def cnpg_manifest() -> str:
+    """The pinned CloudNativePG manifest: from the local chart cache when it has it (offline;
+    the air-gapped bundle's `operators/` holds it under the same name)."""
+    cached = chart_cache_dir() / f"cnpg-{CNPG_VERSION}.yaml"
+    return str(cached) if cached.exists() else CNPG_MANIFEST
+
+
 def install_cnpg_commands(kubectl: str) -> list[list[str]]:
     """Apply the pinned CloudNativePG release (server-side: its CRDs are large), then wait."""
-    return [[kubectl, "apply", "--server-side", "--force-conflicts", "-f", CNPG_MANIFEST],
+    return [[kubectl, "apply", "--server-side", "--force-conflicts", "-f", cnpg_manifest()],
             [kubectl, "-n", CNPG_NAMESPACE, "rollout", "status",
              "deployment/cnpg-controller-manager", "--timeout=5m"]]
 

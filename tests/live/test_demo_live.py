@@ -17,13 +17,16 @@ import sys
 
 import pytest
 import yaml
+from kubernetes import client
 
+from lastack.controlplane_build import CNPG_MANIFEST, CNPG_VERSION
 from lastack.demo import OPERATOR_CHART, OPERATOR_VERSION
 from lastack.paths import REPO_ROOT, chart_cache_dir
 from lastack.toolchain import HELM4
 from tests.live.hookrunner import HookRunner, hold_values
 
 OPERATOR_ARCHIVE = chart_cache_dir() / f"{OPERATOR_CHART}-{OPERATOR_VERSION}.tgz"
+CNPG_ARCHIVE = chart_cache_dir() / f"cnpg-{CNPG_VERSION}.yaml"
 
 
 def demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -46,6 +49,10 @@ def local_only(live_cluster) -> None:
         pytest.skip(f"{OPERATOR_ARCHIVE.name} is not in the chart cache ({chart_cache_dir()}): "
                     "helm pull eck-operator --repo https://helm.elastic.co --version "
                     f"{OPERATOR_VERSION} into it (offline machines cannot reach the repo)")
+    if not CNPG_ARCHIVE.exists():
+        pytest.skip(f"{CNPG_ARCHIVE.name} is not in the chart cache ({chart_cache_dir()}): "
+                    f"download {CNPG_MANIFEST} into it, or copy releases/{CNPG_ARCHIVE.name} "
+                    "of the CloudNativePG Go module (offline machines cannot reach GitHub)")
 
 
 class TestDemoOnSimulatedNodes:
@@ -53,8 +60,12 @@ class TestDemoOnSimulatedNodes:
 
     def test_should_install_stop_where_containers_are_needed_and_clean_up(
             self, local_only, tool_env, api, live_cluster, core, tmp_path):
+        # No Superset (nor its Valkey): its metastore `Cluster` must pass CloudNativePG's
+        # admission webhooks, which the demo's manifest registers and only a running
+        # operator serves.
         held = tmp_path / "hold-hooks.yaml"
-        held.write_text(yaml.safe_dump(hold_values()))
+        held.write_text(yaml.safe_dump({**hold_values(), "superset": {"enabled": False},
+                                        "valkey": {"enabled": False}}))
         with HookRunner(api, live_cluster.server, "la-stack") as runner:
             result = demo(tool_env, "--values", str(held))
             again = demo(tool_env, "--values", str(held))
@@ -71,6 +82,17 @@ class TestDemoOnSimulatedNodes:
             assert not runner.errors
         finally:
             down = demo(tool_env, "--down")
+            # The operators stay, as `--down` says; their webhooks would refuse every later
+            # `Cluster` of this control plane, where no CloudNativePG container answers.
+            hooks = client.AdmissionregistrationV1Api(api)
+            for delete in (hooks.delete_mutating_webhook_configuration,
+                           hooks.delete_validating_webhook_configuration):
+                kind = "mutating" if "mutating" in delete.__name__ else "validating"
+                try:
+                    delete(f"cnpg-{kind}-webhook-configuration")
+                except client.ApiException as err:
+                    if err.status != 404:
+                        raise
         assert down.returncode == 0, down.stderr
         assert "left as it is" in down.stdout
         assert not {"elastic-operator", "la-stack"} & releases(tool_env)

@@ -74,12 +74,19 @@ class TestPlan:
 
     def test_should_install_the_pinned_cnpg_operator_before_the_stack(self, tmp_path):
         commands = [s.command for s in self.plan(tmp_path).steps if s.command]
-        cnpg = next(i for i, c in enumerate(commands) if demo.CNPG_MANIFEST in c)
+        cnpg = next(i for i, c in enumerate(commands) if f"cnpg-{CNPG_VERSION}.yaml" in c[-1])
         stack = next(i for i, c in enumerate(commands) if demo.RELEASE in c and "upgrade" in c)
         assert cnpg < stack
         assert commands[cnpg][1:3] == ["apply", "--server-side"]
         assert f"cnpg-{CNPG_VERSION}.yaml" in demo.CNPG_MANIFEST
         assert any("cnpg-controller-manager" in " ".join(c) for c in commands[cnpg:stack])
+
+    def test_should_apply_the_cached_cnpg_manifest_offline(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("LA_STACK_CHART_CACHE", str(tmp_path))
+        cached = tmp_path / f"cnpg-{CNPG_VERSION}.yaml"
+        assert demo.install_cnpg_commands("kubectl")[0][-1] == demo.CNPG_MANIFEST
+        cached.write_text("kind: Namespace\n")
+        assert demo.install_cnpg_commands("kubectl")[0][-1] == str(cached)
 
     def test_should_name_the_manifest_the_preflight_names(self):
         with pytest.raises(HelmFailedError) as err:
