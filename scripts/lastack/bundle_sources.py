@@ -88,6 +88,8 @@ def fetched(root: Path, target: str, get: Callable[[Path], str | None],
     dest.parent.mkdir(parents=True, exist_ok=True)
     failed = get(dest)
     if failed and not from_cache(dest):
+        if not any(dest.parent.iterdir()):
+            dest.parent.rmdir()  # a partial bundle has no empty folder
         return Fetched(target, f"{failed} (and no {dest.name} in {chart_cache_dir()})")
     wrong = check(dest)
     if wrong:

@@ -70,6 +70,9 @@ class TestBundle:
         expected |= {f"{ROOT}/values/{p.name}" for p in VALUES_DIR.glob("*.yaml")}
         expected |= {f"{ROOT}/{t}" for t in SOURCES if t not in lacking}
         expected |= {f"{ROOT}/PARTIAL.txt"} if lacking else set()
+        with tarfile.open(bundle) as tar:
+            folders = {m.name for m in tar.getmembers() if m.isdir()}
+        assert {f for f in folders if not any(m.startswith(f + "/") for m in members)} == set()
         wheels = {m for m in members if m.startswith(f"{ROOT}/python/")}
         assert bool(wheels) == ("python/" not in lacking)
         assert members - wheels == expected
