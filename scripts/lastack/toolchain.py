@@ -31,6 +31,9 @@ HELM3_VERSION = "v3.22.0"
 KUBECONFORM_VERSION = "v0.7.0"
 # renovate: datasource=go depName=github.com/rhysd/actionlint
 ACTIONLINT_VERSION = "v1.7.12"
+# The cosign the release workflow signs with; built only for the signing test.
+# renovate: datasource=go depName=github.com/sigstore/cosign/v2
+COSIGN_VERSION = "v2.6.1"
 
 
 class ToolError(RuntimeError):
@@ -103,6 +106,14 @@ ACTIONLINT = GoTool(
     package="github.com/rhysd/actionlint/cmd/actionlint",
     version_args=("-version",),
     ldflags=(f"-X github.com/rhysd/actionlint.version={ACTIONLINT_VERSION}",),
+)
+
+# Not in GO_TOOLS: `make setup` stays quick; the ship tier builds it when it signs.
+COSIGN = GoTool(
+    name="cosign",
+    version=COSIGN_VERSION,
+    package="github.com/sigstore/cosign/v2/cmd/cosign",
+    version_args=("version",),
 )
 
 GO_TOOLS: tuple[GoTool, ...] = (HELM4, HELM3, KUBECONFORM, CHART_TESTING, KUBECTL, ACTIONLINT)

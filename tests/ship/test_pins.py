@@ -29,6 +29,7 @@ ALIASES = {
     "apache/superset": ("superset",),
     "fundocker/ralph": ("ralph",),
     "docker.elastic.co/elasticsearch/elasticsearch": ("elasticsearch",),
+    "github.com/sigstore/cosign/v2": ("cosign",),
     "psycopg2-binary": ("psycopg2-binary",),
     "elasticsearch-dbapi": ("elasticsearch-dbapi",),
 }
