@@ -94,6 +94,8 @@ def build_bundle(dest: Path = DIST_DIR, *, values_files: Sequence[Path] = (),
             if dep not in absent:
                 shutil.copyfile(chartdeps.vendored_dir(chart_dir) / dep.archive,
                                 subcharts / dep.archive)
+        if not any(subcharts.iterdir()):
+            subcharts.rmdir()  # a partial bundle has no empty folder
         profiles = root / "values"
         profiles.mkdir()
         for profile in sorted(VALUES_DIR.glob("*.yaml")):
