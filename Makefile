@@ -38,10 +38,7 @@ test: setup ## lint, then every test tier that can run here
 test-empty-cache: setup ## the render and live tiers again as a machine with an empty chart cache runs them
 	@$(LASTACK) test-empty-cache
 
-test-annotations: setup ## regenerate Chart.yaml's Artifact Hub images (needs `make deps`) and changes
-	@$(LASTACK) annotations
-
-render: setup ## the render tier only
+test-render: setup ## the render tier only
 	@$(PY) -m pytest tests/render tests/tooling $(PYTEST_ARGS)
 
 annotations: setup ## regenerate Chart.yaml's Artifact Hub images (needs `make deps`) and changes

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lastack.cluster_target import ALLOW_REMOTE_FLAG
-from lastack.render import missing_subcharts_reason
+from lastack.chart.render import missing_subcharts_reason
+from lastack.cluster.cluster_target import ALLOW_REMOTE_FLAG
 
 # Every render-tier case runs under both supported Helm major versions.
 HELM_VERSIONS = ("helm3", "helm4")

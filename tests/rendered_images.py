@@ -1,5 +1,5 @@
 """The images a render makes a cluster pull, found by walking every object, independently
-of `lastack.images` (which knows where each kind keeps its pods)."""
+of `lastack.chart.images` (which knows where each kind keeps its pods)."""
 
 from __future__ import annotations
 

@@ -25,9 +25,14 @@ from typing import Any
 import pytest
 
 from lastack.net import free_port
-from lastack.services import elasticsearch, ingest_node, postgresql, ralph, valkey
-from lastack.services.hookfiles import bootstrap_config, bootstrap_env, import_hook, run_hook
-from lastack.services.processes import ServiceError
+from lastack.testing.services import elasticsearch, ingest_node, postgresql, ralph, valkey
+from lastack.testing.services.hookfiles import (
+    bootstrap_config,
+    bootstrap_env,
+    import_hook,
+    run_hook,
+)
+from lastack.testing.services.processes import ServiceError
 from tests.hooks.kube_standin import TOKEN, KubeStandIn
 
 # A user-provided password full of URL-reserved characters, on purpose.
@@ -189,7 +194,7 @@ def es_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EsStack]:
 @pytest.fixture(scope="session")
 def ingest_node_server() -> Iterator[ingest_node.IngestNode]:
     """Elasticsearch 7.10.2 with ingest-common and lang-painless: where the chart's ingest
-    pipeline runs here (a stand-in, see lastack.services.ingest_node)."""
+    pipeline runs here (a stand-in, see lastack.testing.services.ingest_node)."""
     reason = services_skip_reason()
     if reason:
         pytest.skip(reason)

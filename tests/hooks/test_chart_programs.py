@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from lastack.render import find, render_chart
-from lastack.services.hookfiles import run_hook
+from lastack.chart.render import find, render_chart
+from lastack.testing.services.hookfiles import run_hook
 from tests.hooks.conftest import TEST_INDEX, assert_one_sentence_failure, kube_env
 
 pytestmark = pytest.mark.hooks

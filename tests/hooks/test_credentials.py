@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from lastack.paths import CHART_DIR
-from lastack.services import ralph
-from lastack.services.hookfiles import TEMPLATE_FILE
+from lastack.testing.services import ralph
+from lastack.testing.services.hookfiles import TEMPLATE_FILE
 from tests.hooks.conftest import hook_module, ralph_python, stack_config
 
 pytestmark = pytest.mark.hooks

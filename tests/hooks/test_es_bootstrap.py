@@ -1,7 +1,7 @@
 """es_bootstrap.py against a real Elasticsearch 8.19 on loopback.
 
 The cluster is the integ-test-zip distribution from Maven Central (see
-lastack/services/elasticsearch.py). It has what this hook needs: HTTPS with our own CA (as
+lastack/testing/services/elasticsearch.py). It has what this hook needs: HTTPS with our own CA (as
 ECK's), file-realm users with the chart's roles.yml (so 401 and 403 are real), composable
 index templates, keyword/flattened/date mappings, auto_expand_replicas, cluster health. It
 lacks SQL, analysis-common, ingest, ILM and the `GET /` module (a stand-in is added), so
@@ -17,9 +17,9 @@ import json
 
 import pytest
 
-from lastack import xapi
 from lastack.net import free_port
-from lastack.services.hookfiles import TEMPLATE_FILE
+from lastack.testing import xapi
+from lastack.testing.services.hookfiles import TEMPLATE_FILE
 from tests.hooks.conftest import (
     assert_one_sentence_failure,
     bootstrap_config,

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lastack import xapi
 from lastack.net import free_port
 from lastack.paths import CHART_DIR
+from lastack.testing import xapi
 from tests.hooks.moodle_standin import (
     PHP,
     ArchiveServer,

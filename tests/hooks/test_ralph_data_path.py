@@ -1,6 +1,6 @@
 """The data path end to end: Ralph from PyPI, wired only by what the hooks produced.
 
-Ralph runs with the chart's environment (lastack.services.ralph.chart_env): its ES hosts
+Ralph runs with the chart's environment (lastack.testing.services.ralph.chart_env): its ES hosts
 value is secrets.py's ralph-env Secret (a user-provided writer password full of reserved
 characters, URL-encoded), its auth.json is secrets.py's ralph-auth Secret, TLS is verified
 with the cluster's CA, and it writes to the index es_bootstrap created. Elasticsearch is the
@@ -14,7 +14,7 @@ import urllib.parse
 
 import pytest
 
-from lastack import xapi
+from lastack.testing import xapi
 from tests.hooks.xapi_reads import STATEMENTS, read_all
 
 pytestmark = pytest.mark.hooks

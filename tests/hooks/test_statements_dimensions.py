@@ -2,7 +2,7 @@
 
 The pipeline (files/hooks/es_pipeline.py, its Painless script in files/elasticsearch) runs
 here on a stand-in, said plainly: Elasticsearch 7.10.2 with its real ingest-common and
-lang-painless modules (lastack.services.ingest_node), because the hooks tier's 8.19 has
+lang-painless modules (lastack.testing.services.ingest_node), because the hooks tier's 8.19 has
 neither and Maven Central has neither for 8.x. The bootstrap's pipeline steps run against
 that node too, over plain http and with a mapping whose `flattened` fields are unindexed
 objects (the OSS distribution has no `flattened`). What the 8.19 node shows for real: the
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from lastack.paths import shared_dir
-from lastack.services.hookfiles import SCRIPT_FILE, TEMPLATE_FILE
+from lastack.testing.services.hookfiles import SCRIPT_FILE, TEMPLATE_FILE
 from tests.hooks.conftest import bootstrap_config, run_hook
 from tests.hooks.statement_dimensions import (
     COURSE,

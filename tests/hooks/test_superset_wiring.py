@@ -35,11 +35,11 @@ from typing import Any
 import pytest
 import yaml
 
-from lastack import sql_standin, xapi
 from lastack.net import free_port
 from lastack.paths import CHART_DIR, shared_dir
-from lastack.services import postgresql, superset, valkey
-from lastack.services.processes import ServiceError
+from lastack.testing import sql_standin, xapi
+from lastack.testing.services import postgresql, superset, valkey
+from lastack.testing.services.processes import ServiceError
 from tests.hooks.conftest import (
     EsStack,
     assert_one_sentence_failure,
@@ -680,7 +680,7 @@ class TestChartsOnASqlStandIn:
 
     A stand-in, said plainly: Elasticsearch here has no SQL module, so the documents it stores
     are copied into a SQLite table with the dataset's columns and the `Learning analytics`
-    database is pointed at it (lastack.sql_standin), with the course columns the chart's
+    database is pointed at it (lastack.testing.sql_standin), with the course columns the chart's
     ingest pipeline gives each statement (run on the ingest stand-in, see
     test_statements_dimensions). Superset compiles the same charts,
     metrics and filters for SQLite; Elasticsearch's SQL dialect is what this does not cover

@@ -6,7 +6,7 @@ Which cluster:
   that is not on loopback is refused unless `--allow-remote-cluster` is given. Tests only
   touch namespaces they create (`la-stack-live-*`). An ambient `KUBECONFIG` is never used.
 - otherwise the local control plane (`lastack.cluster`), started for the session and
-  stopped at its end, with the real ECK operator running against it (`lastack.operators`);
+  stopped at its end, with the real ECK operator running against it (`lastack.cluster.operators`);
   its binaries are built on first use (minutes, then cached). A cluster named with
   `--kubeconfig` gets no operator from the tests: it runs the one its owner installed.
 - `LA_STACK_LIVE=0` skips the tier; so does a machine that can neither build nor run the
@@ -26,8 +26,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from lastack import cluster, cluster_target, controlplane_build, operators
-from lastack.toolchain import HELMS, KUBECTL, ToolError
+from lastack.cluster import cluster_target, operators
+from lastack.cluster import controlplane as cluster
+from lastack.tools import controlplane_build
+from lastack.tools.toolchain import HELMS, KUBECTL, ToolError
 
 LIVE_DIR = Path(__file__).parent
 HOW_TO_GET_ONE = (f"name a cluster with --kubeconfig or {cluster_target.ENV_VAR} (kind, k3d), "

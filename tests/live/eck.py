@@ -21,8 +21,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from lastack import kwait
-from lastack.render import missing_subcharts_reason
+from lastack.chart.render import missing_subcharts_reason
+from lastack.cluster import kwait
 
 ES_KIND = "Elasticsearch"
 SUBCHART = "eck-elasticsearch"

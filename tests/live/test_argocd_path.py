@@ -22,21 +22,21 @@ import pytest
 import yaml
 from kubernetes import client
 
-from lastack import kwait
-from tests.conftest import HELM_VERSIONS
-from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
-from tests.live.hookrunner import HookRunner
-from tests.live.support import (
+from lastack.chart.chart_values import deep_merge
+from lastack.cluster import kwait
+from lastack.testing.helm_release import (
     API_VERSION_ARGS,
     HOOK,
     HOOK_WEIGHT,
     RELEASE,
     Helm,
     base_values,
-    deep_merge,
     hook_objects,
     kubectl,
 )
+from lastack.testing.hookrunner import HookRunner
+from tests.conftest import HELM_VERSIONS
+from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
 
 FIELD_MANAGER = "argocd-controller"
 # Argo CD's server-side apply always forces conflicts (gitops-engine sets ForceConflicts with

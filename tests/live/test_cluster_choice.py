@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lastack.cluster_target import ALLOW_REMOTE_FLAG, ENV_VAR
+from lastack.cluster.cluster_target import ALLOW_REMOTE_FLAG, ENV_VAR
 from lastack.paths import REPO_ROOT
 from tests.live.conftest import LiveCluster
 from tests.live.probes.probe_cluster_choice import MARK

@@ -1,7 +1,7 @@
 """What the real CloudNativePG operator makes of the chart's metastore `Cluster`, checked
 against what the rendered `Superset` resource reads.
 
-The local control plane runs CloudNativePG 1.30 (`lastack.operators`) on kwok Nodes: the
+The local control plane runs CloudNativePG 1.30 (`lastack.cluster.operators`) on kwok Nodes: the
 Secrets, Services, PVCs, the initdb Job and the instance Pods it creates are real; the
 PostgreSQL inside them, and everything that needs it (the instance status, failover,
 backups), only a cluster with running containers shows.
@@ -18,14 +18,15 @@ import pytest
 import yaml
 from kubernetes import client
 
-from lastack import kwait
-from lastack.operators import CNPG_NAMESPACES
+from lastack.chart.chart_values import deep_merge
+from lastack.chart.render import CNPG_API, SUPERSET_API
+from lastack.cluster import kwait
+from lastack.cluster.operators import CNPG_NAMESPACES
 from lastack.paths import VALUES_DIR
-from lastack.render import CNPG_API, SUPERSET_API
+from lastack.testing.helm_release import API_VERSION_ARGS, Helm, base_values, kubectl
 from tests.conftest import HELM_VERSIONS
 from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
 from tests.live.eck import decoded
-from tests.live.support import API_VERSION_ARGS, Helm, base_values, deep_merge, kubectl
 
 RECONCILE_SECONDS = 90
 PROFILES = {"demo": VALUES_DIR / "demo.yaml", "production": VALUES_DIR / "production.yaml"}

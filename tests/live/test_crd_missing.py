@@ -16,12 +16,13 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from lastack import cluster, kwait
-from lastack.operators import ECK_OPERATOR
+from lastack.cluster import controlplane as cluster
+from lastack.cluster import kwait
+from lastack.cluster.operators import ECK_OPERATOR
+from lastack.testing.helm_release import RELEASE, Helm, base_values
 from tests.conftest import HELM_VERSIONS
 from tests.live.conftest import ECK_GROUP as GROUP
 from tests.live.conftest import LiveCluster, serves_eck
-from tests.live.support import RELEASE, Helm, base_values
 
 CRD = f"elasticsearches.{GROUP}"
 

@@ -19,11 +19,11 @@ import pytest
 import yaml
 from kubernetes import client
 
-from lastack.controlplane_build import CNPG_MANIFEST, CNPG_VERSION
-from lastack.demo import OPERATOR_CHART, OPERATOR_VERSION
+from lastack.demo.demo import OPERATOR_CHART, OPERATOR_VERSION
 from lastack.paths import REPO_ROOT, chart_cache_dir
-from lastack.toolchain import HELM4
-from tests.live.hookrunner import HookRunner, hold_values
+from lastack.testing.hookrunner import HookRunner, hold_values
+from lastack.tools.controlplane_build import CNPG_MANIFEST, CNPG_VERSION
+from lastack.tools.toolchain import HELM4
 
 OPERATOR_ARCHIVE = chart_cache_dir() / f"{OPERATOR_CHART}-{OPERATOR_VERSION}.tgz"
 CNPG_ARCHIVE = chart_cache_dir() / f"cnpg-{CNPG_VERSION}.yaml"

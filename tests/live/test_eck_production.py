@@ -2,7 +2,7 @@
 the StatefulSet carries the anti-affinity the values promise and the scheduler keeps the
 Elasticsearch Pods on distinct Nodes; the PodDisruptionBudget is ECK's own, health-aware one.
 
-The local control plane runs the ECK operator (`lastack.operators`) on kwok Nodes: the
+The local control plane runs the ECK operator (`lastack.cluster.operators`) on kwok Nodes: the
 objects, the scheduling and the budget are real; Elasticsearch running in those Pods, and
 the budget holding during a real drain, only a cluster with running containers shows.
 """
@@ -18,13 +18,14 @@ import pytest
 import yaml
 from kubernetes import client
 
-from lastack import kwait
+from lastack.chart.chart_values import deep_merge
+from lastack.cluster import kwait
 from lastack.paths import VALUES_DIR
+from lastack.testing.helm_release import API_VERSION_ARGS, Helm, base_values
+from lastack.testing.hookrunner import HookRunner
 from tests.conftest import HELM_VERSIONS
 from tests.live import eck
 from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
-from tests.live.hookrunner import HookRunner
-from tests.live.support import API_VERSION_ARGS, Helm, base_values, deep_merge
 
 PRODUCTION = VALUES_DIR / "production.yaml"
 

@@ -27,9 +27,19 @@ import pytest
 import yaml
 from kubernetes import client
 
-from lastack import kwait
+from lastack.chart.chart_values import deep_merge
+from lastack.chart.render import missing_subcharts_reason
+from lastack.cluster import kwait
 from lastack.paths import CHART_DIR
-from lastack.render import missing_subcharts_reason
+from lastack.testing.helm_release import (
+    API_VERSION_ARGS,
+    HOOK,
+    RELEASE,
+    Helm,
+    base_values,
+    hook_objects,
+)
+from lastack.testing.hookrunner import HookRunner
 from tests.conftest import HELM_VERSIONS, xfails_with_subchart
 from tests.live import eck
 from tests.live.conftest import (
@@ -40,19 +50,7 @@ from tests.live.conftest import (
     eck_operator_registered,
     serves_eck,
 )
-from tests.live.hookrunner import HookRunner
-from tests.live.support import (
-    API_VERSION_ARGS,
-    HOOK,
-    RELEASE,
-    Helm,
-    Recorder,
-    Seen,
-    base_values,
-    deep_merge,
-    hook_objects,
-    secrets_snapshot,
-)
+from tests.live.support import Recorder, Seen, secrets_snapshot
 
 
 def _one_more_node_and_patch() -> dict[str, Any]:
@@ -338,7 +336,7 @@ class TestLifecycle:
                                                   tool_env: dict[str, str]) -> None:
         """Every test Pod of the release, subcharts' included, is admitted (server dry-run).
         Without subchart archives only the umbrella's own test Pods are there."""
-        from tests.live.support import kubectl
+        from lastack.testing.helm_release import kubectl
 
         release.require_installed()
         hooks = release.helm.run("get", "hooks", RELEASE, "-n", release.namespace).stdout

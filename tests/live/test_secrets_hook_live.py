@@ -27,11 +27,11 @@ import pytest
 import yaml
 from kubernetes import client
 
-from lastack import kwait
+from lastack.chart.render import render_chart
+from lastack.cluster import kwait
 from lastack.paths import CHART_DIR
-from lastack.render import render_chart
+from lastack.testing.helm_release import kubectl
 from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
-from tests.live.support import kubectl
 
 RBAC_TEMPLATE = "templates/hooks/secrets-rbac.yaml"
 CONFIG_TEMPLATE = "templates/hooks/secrets-configmap.yaml"

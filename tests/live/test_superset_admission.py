@@ -18,9 +18,9 @@ import pytest
 import yaml
 from kubernetes import client
 
+from lastack.chart.render import render_chart
 from lastack.paths import VALUES_DIR
-from lastack.render import render_chart
-from tests.live.support import kubectl
+from lastack.testing.helm_release import kubectl
 
 OWN = ["templates/superset/superset.yaml", "templates/superset/metastore.yaml"]
 APIS = {"superset.apache.org": "v1alpha1", "postgresql.cnpg.io": "v1"}

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from lastack import chart_annotations
-from lastack.chart_annotations import AnnotationError, changelog_section
+from lastack.chart import chart_annotations
+from lastack.chart.chart_annotations import AnnotationError, changelog_section
+from lastack.chart.render import missing_subcharts_reason, render_chart
 from lastack.paths import CHART_DIR, REPO_ROOT
-from lastack.render import missing_subcharts_reason, render_chart
 from tests.conftest import SUBCHARTS
 from tests.rendered_images import full_reference, walked_images
 

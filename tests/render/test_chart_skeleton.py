@@ -8,15 +8,15 @@ import jmespath
 import pytest
 import yaml
 
-from lastack import chart_values, chartdeps
-from lastack.paths import CHART_DIR
-from lastack.render import (
+from lastack.chart import chart_values, chartdeps
+from lastack.chart.render import (
     CNPG_API,
     HelmFailedError,
     parse_manifest,
     render_chart,
     render_manifest,
 )
+from lastack.paths import CHART_DIR
 from tests.conftest import SUBCHARTS
 
 EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+$")

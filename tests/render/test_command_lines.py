@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import jmespath
 import pytest
 
-from lastack.render import render_chart
+from lastack.chart.render import render_chart
 from tests.render.test_data_path import PROFILE_IDS, PROFILES, dicts_in
 
 # Variable names that hold a credential (Ralph's ES hosts URL carries user:password@).

@@ -10,8 +10,8 @@ import jmespath
 import pytest
 import yaml
 
+from lastack.chart.render import HelmFailedError, find, render_chart, render_manifest
 from lastack.paths import VALUES_DIR
-from lastack.render import HelmFailedError, find, render_chart, render_manifest
 from tests.conftest import mentions_key, requires_subcharts
 
 SECRETS_HOOK = [

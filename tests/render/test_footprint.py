@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from lastack import footprint
+from lastack.chart import footprint
+from lastack.chart.render import present_subcharts, render_chart
 from lastack.paths import CHART_DIR, VALUES_DIR
-from lastack.render import present_subcharts, render_chart
 from tests.conftest import requires_subcharts
 
 CPU_BUDGET = Decimal(2)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from lastack import chart_values
-from lastack.paths import CHART_DIR, VALUES_DIR
-from lastack.render import (
+from lastack.chart import chart_values
+from lastack.chart.render import (
     missing_subcharts_reason,
     present_subcharts,
     render_chart,
     render_manifest,
 )
+from lastack.paths import CHART_DIR, VALUES_DIR
 from tests.conftest import SUBCHARTS, requires_subcharts
 from tests.rendered_images import walked_images
 

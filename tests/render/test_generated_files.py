@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lastack import docs, schema
-from lastack.controlplane_build import CNPG_VERSION
+from lastack.chart import docs, schema
+from lastack.chart.render import CNPG_API, ECK_API, HelmFailedError, render_chart
 from lastack.paths import CHART_DIR
-from lastack.render import CNPG_API, ECK_API, HelmFailedError, render_chart
+from lastack.tools.controlplane_build import CNPG_VERSION
 
 
 class TestGeneratedFilesAreCurrent:

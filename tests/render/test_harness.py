@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lastack import render
-from lastack.render import HelmFailedError, render_chart
-from lastack.validation import ObjectInvalidError, SchemaMissingError, validate_object
+from lastack.chart import render
+from lastack.chart.render import HelmFailedError, render_chart
+from lastack.chart.validation import ObjectInvalidError, SchemaMissingError, validate_object
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1",
@@ -126,7 +126,7 @@ class TestRenderChart:
 
     def test_should_render_the_parent_alone_when_subcharts_are_absent(self):
         chart = render.effective_chart_dir()
-        from lastack import chartdeps
+        from lastack.chart import chartdeps
 
         listed = {d.name for d in chartdeps.dependencies(chart)}
         assert listed == render.present_subcharts()
@@ -136,7 +136,7 @@ class TestRenderChart:
         own, and the skip reason says why."""
         monkeypatch.setenv(render.WITHOUT_SUBCHARTS_ENV, "1")
         assert render.present_subcharts() == set()
-        from lastack import chartdeps
+        from lastack.chart import chartdeps
 
         (ralph,) = [d for d in chartdeps.dependencies() if d.name == "ralph"]
         reason = render.missing_subcharts_reason(["ralph"])

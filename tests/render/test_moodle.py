@@ -12,8 +12,8 @@ import jmespath
 import pytest
 import yaml
 
+from lastack.chart.render import HelmFailedError, find, render_chart
 from lastack.paths import CHART_DIR, VALUES_DIR
-from lastack.render import HelmFailedError, find, render_chart
 from tests.conftest import mentions_key, requires_subcharts
 
 XAPI_CONFIGMAP = ["templates/moodle/xapi-configmap.yaml"]

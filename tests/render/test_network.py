@@ -13,8 +13,8 @@ import jmespath
 import pytest
 import yaml
 
+from lastack.chart.render import HelmFailedError, find, render_chart
 from lastack.paths import CHART_DIR
-from lastack.render import HelmFailedError, find, render_chart
 from tests.conftest import mentions_key, requires_subcharts
 
 VALUES = yaml.safe_load((CHART_DIR / "values.yaml").read_text())["networkPolicy"]

@@ -6,9 +6,9 @@ import json
 import re
 import subprocess
 
+from lastack.chart.render import effective_chart_dir, find, render_chart
 from lastack.paths import CHART_DIR, REPO_ROOT
-from lastack.render import effective_chart_dir, find, render_chart
-from lastack.toolchain import HELMS
+from lastack.tools.toolchain import HELMS
 
 
 def notes(*sets: str, helm: str = "helm4") -> str:

@@ -11,8 +11,8 @@ import jmespath
 import pytest
 import yaml
 
+from lastack.chart.render import HelmFailedError, find, render_chart
 from lastack.paths import CHART_DIR, VALUES_DIR, shared_dir
-from lastack.render import HelmFailedError, find, render_chart
 from tests.conftest import mentions_key, requires_subcharts
 
 INGRESS = ["templates/ralph/ingress.yaml"]

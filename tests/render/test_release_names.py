@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from lastack.chart.render import find, render_chart
 from lastack.paths import VALUES_DIR
-from lastack.render import find, render_chart
 
 SECRETS_HOOK = ["templates/hooks/secrets-configmap.yaml", "templates/hooks/secrets-rbac.yaml"]
 SECOND_RELEASE = VALUES_DIR / "second-release.yaml"

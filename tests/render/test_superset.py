@@ -16,9 +16,16 @@ import jmespath
 import pytest
 import yaml
 
-from lastack import chart_values, validation
+from lastack.chart import chart_values, validation
+from lastack.chart.render import (
+    CNPG_API,
+    ECK_API,
+    SUPERSET_API,
+    HelmFailedError,
+    find,
+    render_chart,
+)
 from lastack.paths import CHART_DIR, VALUES_DIR
-from lastack.render import CNPG_API, ECK_API, SUPERSET_API, HelmFailedError, find, render_chart
 from tests.conftest import mentions_key, requires_subcharts
 
 OWN = ["templates/superset/superset.yaml", "templates/superset/metastore.yaml"]
@@ -562,7 +569,7 @@ class TestDashboardBundle:
             assert wanted and wanted <= metrics, path
 
     def test_should_count_moodle_verbs_the_generator_emits(self):
-        from lastack import xapi
+        from lastack.testing import xapi
 
         verbs = set(xapi.VERBS.values())
         for path, chart in self.load("charts/*.yaml").items():

@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 import yaml
 
+from lastack.chart.render import HelmFailedError, render_chart
 from lastack.paths import CHART_DIR, VALUES_DIR
-from lastack.render import HelmFailedError, render_chart
 
 HELMS = ["helm3", "helm4"]
 OVERLAYS = sorted(VALUES_DIR.glob("*.yaml")) + sorted((CHART_DIR / "ci").glob("*-values.yaml"))

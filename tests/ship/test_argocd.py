@@ -13,11 +13,11 @@ import jmespath
 import pytest
 import yaml
 
-from lastack.controlplane_build import CNPG_VERSION, ECK_VERSION
+from lastack.chart.render import HelmFailedError, render_chart, render_manifest
+from lastack.chart.validation import validate_object
 from lastack.paths import CHART_DIR, REPO_ROOT, VALUES_DIR
-from lastack.render import HelmFailedError, render_chart, render_manifest
-from lastack.toolchain import HELMS
-from lastack.validation import validate_object
+from lastack.tools.controlplane_build import CNPG_VERSION, ECK_VERSION
+from lastack.tools.toolchain import HELMS
 
 ARGOCD_DIR = REPO_ROOT / "argocd"
 APPS_CHART = ARGOCD_DIR / "la-stack-apps"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lastack import lint, version_check
-from lastack.render import effective_chart_dir
+from lastack.chart import lint, version_check
+from lastack.chart.render import effective_chart_dir
 
 
 def test_ct_lint_should_pass_on_the_chart():

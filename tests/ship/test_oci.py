@@ -14,9 +14,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lastack import chartdeps
+from lastack.chart import chartdeps
+from lastack.chart.render import (
+    DEFAULT_API_VERSIONS,
+    NAMESPACE,
+    RELEASE_NAME,
+    parse_manifest,
+    render_manifest,
+)
+from lastack.chart.validation import validate_objects
+from lastack.chart.version_check import bump_patch
 from lastack.paths import CHART_DIR
-from lastack.publish import (
+from lastack.release.publish import (
     PARTIAL_ANNOTATION,
     PublishError,
     archive_members,
@@ -27,16 +36,7 @@ from lastack.publish import (
     publish,
     publish_chart,
 )
-from lastack.render import (
-    DEFAULT_API_VERSIONS,
-    NAMESPACE,
-    RELEASE_NAME,
-    parse_manifest,
-    render_manifest,
-)
-from lastack.toolchain import HELMS, KUBERNETES_VERSION
-from lastack.validation import validate_objects
-from lastack.version_check import bump_patch
+from lastack.tools.toolchain import HELMS, KUBERNETES_VERSION
 from tests.ship.conftest import Registry, isolated_helm_env
 
 NAME, VERSION = chart_identity()

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from lastack import controlplane_build, toolchain
 from lastack.paths import REPO_ROOT
+from lastack.tools import controlplane_build, toolchain
 
 CONFIG = json.loads((REPO_ROOT / "renovate.json").read_text())
 # Written by a command from other files, or a record of the past: never edited for a pin.

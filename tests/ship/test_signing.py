@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from lastack import toolchain
-from lastack.publish import chart_identity, package_chart, publish_chart
-from lastack.version_check import bump_patch
+from lastack.chart.version_check import bump_patch
+from lastack.release.publish import chart_identity, package_chart, publish_chart
+from lastack.tools import toolchain
 from tests.ship.conftest import Registry, isolated_helm_env
 from tests.ship.test_oci import rebuilt
 

@@ -8,9 +8,9 @@ import shutil
 import pytest
 import yaml
 
-from lastack import actionlint, toolchain
-from lastack.controlplane_build import ECK_VERSION
 from lastack.paths import CHART_DIR
+from lastack.tools import actionlint, toolchain
+from lastack.tools.controlplane_build import ECK_VERSION
 
 WORKFLOWS = actionlint.workflow_files()
 # `uses: owner/repo@<full commit SHA> # vX.Y.Z`: immutable, and readable by people and Renovate.

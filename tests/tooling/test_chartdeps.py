@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lastack import chartdeps
-from lastack.toolchain import HELMS
+from lastack.chart import chartdeps
+from lastack.tools.toolchain import HELMS
 from tests.conftest import HELM_VERSIONS
 
 

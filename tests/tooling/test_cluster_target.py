@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lastack.cluster_target import (
+from lastack.cluster.cluster_target import (
     ENV_VAR,
     ClusterTargetError,
     checked_server,

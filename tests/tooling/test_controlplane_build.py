@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from lastack import controlplane_build
-from lastack.controlplane_build import BUILDS, OPERATORS, Build
 from lastack.paths import REPO_ROOT
-from lastack.toolchain import ToolError
+from lastack.tools import controlplane_build
+from lastack.tools.controlplane_build import BUILDS, OPERATORS, Build
+from lastack.tools.toolchain import ToolError
 
 ALL = BUILDS + OPERATORS
 

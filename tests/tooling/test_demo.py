@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lastack import demo
-from lastack.controlplane_build import CNPG_VERSION, ECK_VERSION
+from lastack.chart.render import ECK_API, HelmFailedError, render_chart
+from lastack.demo import demo
 from lastack.paths import REPO_ROOT, VALUES_DIR
-from lastack.render import ECK_API, HelmFailedError, render_chart
-from lastack.toolchain import HELM4, KUBECTL
+from lastack.tools.controlplane_build import CNPG_VERSION, ECK_VERSION
+from lastack.tools.toolchain import HELM4, KUBECTL
 
 KUBECTL_BIN, HELM_BIN = str(KUBECTL.binary), str(HELM4.binary)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lastack import private_net
+from lastack.cluster import private_net
 from lastack.net import free_port
 
 INSIDE = """
@@ -46,7 +46,7 @@ def test_only_forwarded_ports_cross_the_namespace(loopback_http: int) -> None:
     if reason:
         pytest.skip(f"cannot create a network namespace here: {reason}; run as root")
     inner_port = free_port()
-    argv = [sys.executable, "-m", "lastack.private_net", f"--forward={loopback_http}", "--",
+    argv = [sys.executable, "-m", "lastack.cluster.private_net", f"--forward={loopback_http}", "--",
             sys.executable, "-c", INSIDE, str(loopback_http), str(inner_port)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -1,4 +1,4 @@
-"""The plugin's statements replayed as a course (lastack.replay), for the screenshots."""
+"""The plugin's statements replayed as a course (lastack.testing.replay), for the screenshots."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from lastack import replay, xapi
+from lastack.testing import replay, xapi
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import textwrap
 import jsonschema
 import pytest
 
-from lastack.schema import AnnotationError, build_schema, dump, parse_values
+from lastack.chart.schema import AnnotationError, build_schema, dump, parse_values
 
 
 def generate(text: str, open_sections: frozenset[str] = frozenset()) -> dict:

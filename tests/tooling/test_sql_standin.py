@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from lastack import sql_standin, xapi
+from lastack.testing import sql_standin, xapi
 
 
 class TestSqlStandIn:

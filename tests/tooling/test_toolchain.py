@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from lastack import toolchain
-from lastack.toolchain import GO_TOOLS, ToolError
+from lastack.tools import toolchain
+from lastack.tools.toolchain import GO_TOOLS, ToolError
 
 
 class TestPinnedTools:

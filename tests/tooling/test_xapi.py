@@ -1,4 +1,4 @@
-"""The synthetic xAPI generator (lastack.xapi): deterministic, well-formed, Moodle-shaped."""
+"""The synthetic xAPI generator (lastack.testing.xapi): deterministic, valid, Moodle-shaped."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from lastack import xapi
 from lastack.paths import shared_dir
-from lastack.services import ralph
+from lastack.testing import xapi
+from lastack.testing.services import ralph
 
 
 def test_same_seed_gives_the_same_statements():

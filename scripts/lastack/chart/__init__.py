@@ -1,0 +1,1 @@
+"""The chart itself: dependencies, render, validation, values, schema, docs, lint, footprint."""

@@ -1,0 +1,1 @@
+"""Shipping the chart: package, publish to OCI, the air-gapped bundle."""

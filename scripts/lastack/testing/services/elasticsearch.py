@@ -1,0 +1,361 @@
+"""A real Elasticsearch 8.19 on loopback for the hooks tier, from Maven Central.
+
+Elasticsearch's own download site is out of reach; Maven Central carries the
+`integ-test-zip` distribution (org.elasticsearch.distribution.integ-test-zip:elasticsearch),
+which Maven fetches here. Compared with the default distribution that ECK runs it:
+- has no bundled JDK: it runs on a JDK found on this machine (17 or newer);
+- has only four modules (x-pack-core, x-pack-security, transport-netty4, apm), so there is
+  no SQL (`x-pack-sql`, what Superset uses), no `analysis-common` (so the native realm's
+  `.security` index cannot be created: only file-realm users work, which is what ECK's
+  `auth.fileRealm` gives us anyway), no ingest, ILM, data streams or painless;
+- lacks `rest-root`, the module answering `GET /`, which elasticsearch-py's `info()` and
+  Ralph's heartbeat call. A 60-line stand-in (rest_root/RootInfoPlugin.java) is compiled
+  against the distribution's own jars at install time and installed as a module.
+Security works: file-realm users and roles (the chart's roles.yml), HTTP TLS with a CA of
+our own (as ECK's self-signed one), 401 on a wrong password, 403 on a missing privilege.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+
+from lastack.chart import chart_values
+from lastack.net import free_port
+from lastack.paths import CHART_DIR, TOOLS_DIR
+from lastack.testing.services import maven
+from lastack.testing.services.processes import LoopbackServer, ManagedProcess, ServiceError
+
+# The Elasticsearch the chart runs; Maven Central publishes its integ-test-zip per release.
+VERSION = chart_values.default("eck-elasticsearch.version")
+ARTIFACT = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{VERSION}:zip"
+INSTALL_DIR = TOOLS_DIR / "elasticsearch"
+ES_HOME = INSTALL_DIR / f"elasticsearch-{VERSION}"
+REST_ROOT_SOURCE = Path(__file__).parent / "rest_root" / "RootInfoPlugin.java"
+REST_ROOT_MODULE = "la-stack-rest-root"
+ROLES_FILE = CHART_DIR / "files" / "elasticsearch" / "roles.yml"
+HEAP = "512m"
+START_TIMEOUT = 150.0
+MIN_JAVA, MAX_JAVA = 17, 25
+ADMIN_USER = "la-stack-test-admin"
+NOBODY = 65534  # Elasticsearch refuses to run as root; as root we drop to nobody
+
+
+def install_stamp() -> str:
+    source = hashlib.sha256(REST_ROOT_SOURCE.read_bytes()).hexdigest()[:16]
+    return f"{VERSION} rest-root {source}\n"
+
+
+def java_major(java_home: Path) -> int | None:
+    try:
+        result = subprocess.run(
+            [str(java_home / "bin" / "java"), "-version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "(\d+)', result.stderr)
+    return int(match.group(1)) if match else None
+
+
+def find_java() -> tuple[Path, int]:
+    """The JDK to run Elasticsearch with: $LA_STACK_ES_JAVA_HOME, else the `java` on PATH,
+    else any JDK under /usr/lib/jvm or /opt; it must have javac and be Java 17 to 25."""
+    candidates: list[Path] = []
+    if os.environ.get("LA_STACK_ES_JAVA_HOME"):
+        candidates.append(Path(os.environ["LA_STACK_ES_JAVA_HOME"]))
+    on_path = shutil.which("java")
+    if on_path:
+        candidates.append(Path(os.path.realpath(on_path)).parent.parent)
+    for root in (Path("/usr/lib/jvm"), Path("/opt")):
+        if root.is_dir():
+            candidates += sorted(p for p in root.iterdir() if (p / "bin" / "javac").exists())
+    for home in candidates:
+        if not (home / "bin" / "javac").exists():
+            continue
+        major = java_major(home)
+        if major is not None and MIN_JAVA <= major <= MAX_JAVA:
+            return home, major
+    raise ServiceError(
+        f"no JDK {MIN_JAVA}-{MAX_JAVA} with javac found (looked at $LA_STACK_ES_JAVA_HOME, "
+        "java on PATH, /usr/lib/jvm, /opt); install one: apt-get install openjdk-17-jdk-headless"
+    )
+
+
+def stamped(home: Path, stamp: str) -> bool:
+    """Whether `home` was installed with exactly `stamp`."""
+    marker = home / ".la-stack-installed"
+    return marker.exists() and marker.read_text() == stamp
+
+
+def installed() -> bool:
+    return stamped(ES_HOME, install_stamp())
+
+
+def unpack_distribution(artifact: str, home: Path, log: Any) -> None:
+    """Fetch a distribution zip (once) into home's parent and unpack it afresh at `home`."""
+    home.parent.mkdir(parents=True, exist_ok=True)
+    archive = home.parent / f"{home.name}.zip"
+    if not archive.exists():
+        log(f"[services] fetching {artifact} from Maven Central")
+        maven.copy(artifact, home.parent)
+    if home.exists():
+        shutil.rmtree(home)
+    unzip(archive, home.parent)
+
+
+def install(log: Any = print) -> Path:
+    """Fetch and unpack the distribution and add the rest-root stand-in (quick when done)."""
+    if installed():
+        return ES_HOME
+    java_home, _ = find_java()
+    unpack_distribution(ARTIFACT, ES_HOME, log)
+    build_rest_root(java_home)
+    (ES_HOME / ".la-stack-installed").write_text(install_stamp())
+    return ES_HOME
+
+
+def unprivileged(work: Path, argv: list[str]) -> list[str]:
+    """Elasticsearch refuses to run as root: as root, hand `work` to nobody and drop to it."""
+    if os.geteuid() != 0:
+        return argv
+    for path in [work, *work.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY)
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+
+
+def unzip(archive: Path, target: Path) -> None:
+    """Extract keeping the Unix modes (zipfile alone drops the executable bits)."""
+    with zipfile.ZipFile(archive) as zipped:
+        for info in zipped.infolist():
+            path = Path(zipped.extract(info, target))
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                path.chmod(mode)
+
+
+def build_rest_root(java_home: Path) -> None:
+    module_dir = ES_HOME / "modules" / REST_ROOT_MODULE
+    module_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as classes:
+        result = subprocess.run(
+            [str(java_home / "bin" / "javac"), "--release", "17", "-nowarn", "-d", classes,
+             "-cp", str(ES_HOME / "lib" / "*"), str(REST_ROOT_SOURCE)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise ServiceError(f"compiling the rest-root stand-in failed:\n{result.stderr}")
+        with zipfile.ZipFile(module_dir / f"{REST_ROOT_MODULE}.jar", "w") as jar:
+            for path in sorted(Path(classes).rglob("*.class")):
+                jar.write(path, path.relative_to(classes).as_posix())
+    (module_dir / "plugin-descriptor.properties").write_text(
+        "description=GET / for the integ-test-zip distribution (la-stack hooks tier)\n"
+        f"version={VERSION}\nname={REST_ROOT_MODULE}\n"
+        "classname=lastack.restroot.RootInfoPlugin\n"
+        f"java.version=17\nelasticsearch.version={VERSION}\n"
+    )
+
+
+def make_certificates(directory: Path) -> None:
+    """A throwaway CA and an HTTP certificate for 127.0.0.1/localhost (like ECK's own)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise ServiceError("openssl is not installed: apt-get install openssl")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    steps = [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+         "-days", "2", "-subj", "/CN=la-stack-test-ca"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "http.key", "-out", "http.csr",
+         "-subj", "/CN=localhost"],
+        ["x509", "-req", "-in", "http.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "http.crt", "-days", "2", "-extfile", "san.ext"],
+    ]  # fmt: skip
+    for step in steps:
+        result = subprocess.run([openssl, *step], cwd=directory, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ServiceError(f"openssl {step[0]} failed: {result.stderr.strip()}")
+
+
+def es_password_hash(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode()
+
+
+@dataclass
+class EsUser:
+    password: str
+    roles: list[str]
+
+
+def traversable_by_others(path: Path) -> bool:
+    """Whether a user other than the owner can reach `path` (every folder above it x)."""
+    return all(parent.stat().st_mode & 0o001 for parent in [path, *path.parents])
+
+
+def home_readable_by(uid: int, home: Path, version: str = VERSION) -> Path:
+    """`home`, or a copy of it another user can read: as root, Elasticsearch runs as
+    `uid`, and a checkout under a private folder (mktemp -d is 0700) is out of its reach."""
+    if traversable_by_others(home):
+        return home
+    # Named after the installed tree, so a changed install (e.g. our REST module) is recopied.
+    listing = sorted(f"{p.relative_to(home)}:{p.stat().st_size}" for p in home.rglob("*")
+                     if p.is_file())
+    digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:12]
+    shared = Path(tempfile.gettempdir()) / f"la-stack-elasticsearch-{version}-{uid}-{digest}"
+    marker = shared / ".la-stack-complete"
+    if not marker.exists():
+        shutil.rmtree(shared, ignore_errors=True)
+        shutil.copytree(home, shared, symlinks=True)
+        for path in [shared, *shared.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o055 if path.is_dir() else
+                           path.stat().st_mode | 0o044)
+        marker.touch()
+    return shared
+
+
+@dataclass
+class ElasticsearchServer(LoopbackServer):
+    """One single-node cluster with HTTPS and file-realm users. Use as a context manager."""
+
+    users: dict[str, EsUser] = field(default_factory=dict)
+    heap: str = HEAP
+    http_port: int = 0  # 0: a free port chosen at start
+    url: str = ""
+    ca_file: Path = Path()
+    admin_password: str = field(default_factory=lambda: base64.b32encode(os.urandom(10)).decode())
+    java_version: int = 0
+    startup_seconds: float = 0.0
+    snapshot_dir: Path = Path()
+    _process: ManagedProcess | None = None
+    _workdir: Path | None = None
+
+    def start(self) -> None:
+        home = install()
+        if os.geteuid() == 0:
+            home = home_readable_by(NOBODY, home)
+        java_home, self.java_version = find_java()
+        work = Path(tempfile.mkdtemp(prefix="la-stack-es-"))
+        self._workdir = work
+        conf, data, logs, tmp = (work / d for d in ("config", "data", "logs", "tmp"))
+        self.snapshot_dir = work / "snapshots"
+        shutil.copytree(home / "config", conf)
+        for directory in (data, logs, tmp, self.snapshot_dir):
+            directory.mkdir()
+        make_certificates(conf / "certs")
+        self.ca_file = conf / "certs" / "ca.crt"
+        http_port, transport_port = self.http_port or free_port(), free_port()
+        settings = {
+            "cluster.name": "la-stack-hooks",
+            "node.name": "node-1",
+            "network.host": "127.0.0.1",
+            "http.port": http_port,
+            "transport.port": transport_port,
+            "discovery.type": "single-node",
+            "path.data": str(data),
+            "path.logs": str(logs),
+            # `fs` snapshot repositories may live below this folder.
+            "path.repo": str(self.snapshot_dir),
+            # A nearly full developer disk must not turn indices read-only mid-test.
+            "cluster.routing.allocation.disk.threshold_enabled": False,
+            "xpack.security.enabled": True,
+            "xpack.security.http.ssl.enabled": True,
+            "xpack.security.http.ssl.key": "certs/http.key",
+            "xpack.security.http.ssl.certificate": "certs/http.crt",
+            "xpack.security.http.ssl.certificate_authorities": "certs/ca.crt",
+        }
+        (conf / "elasticsearch.yml").write_text(
+            "".join(f"{key}: {json.dumps(value)}\n" for key, value in settings.items())
+        )
+        shutil.copyfile(ROLES_FILE, conf / "roles.yml")
+        self.write_users(conf)
+        argv = unprivileged(work, [str(home / "bin" / "elasticsearch")])
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp),
+            "ES_JAVA_HOME": str(java_home),
+            "ES_PATH_CONF": str(conf),
+            "ES_TMPDIR": str(tmp),
+            "ES_JAVA_OPTS": f"-Xms{self.heap} -Xmx{self.heap}",
+        }
+        self.url = f"https://127.0.0.1:{http_port}"
+        self._process = ManagedProcess("Elasticsearch", argv, env, work / "console.log", cwd=work)
+        self.startup_seconds = self._process.wait_ready(
+            self._healthy, START_TIMEOUT, "a yellow or green cluster"
+        )
+
+    def write_users(self, conf: Path) -> None:
+        users = {ADMIN_USER: EsUser(self.admin_password, ["superuser"]), **self.users}
+        (conf / "users").write_text(
+            "".join(f"{name}:{es_password_hash(u.password)}\n" for name, u in users.items())
+        )
+        by_role: dict[str, list[str]] = {}
+        for name, user in users.items():
+            for role in user.roles:
+                by_role.setdefault(role, []).append(name)
+        (conf / "users_roles").write_text(
+            "".join(f"{role}:{','.join(names)}\n" for role, names in by_role.items())
+        )
+
+    def _healthy(self) -> bool:
+        status, body = self.request("GET", "/_cluster/health")
+        return status == 200 and body.get("status") in ("green", "yellow")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        user: str = ADMIN_USER,
+        password: str | None = None,
+        timeout: float = 30.0,
+    ) -> tuple[int, Any]:
+        """A JSON request as `user` (the superuser by default); returns (status, body)."""
+        data = None if body is None else json.dumps(body)
+        return self.request_raw(method, path, data, "application/json", user, password, timeout)
+
+    def request_raw(
+        self,
+        method: str,
+        path: str,
+        data: str | bytes | None,
+        content_type: str,
+        user: str = ADMIN_USER,
+        password: str | None = None,
+        timeout: float = 120.0,
+    ) -> tuple[int, Any]:
+        """A request with a ready-made body (e.g. _bulk's NDJSON); the answer parsed as JSON."""
+        password = self.admin_password if password is None else password
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request = urllib.request.Request(
+            self.url + path,
+            data=data.encode() if isinstance(data, str) else data,
+            method=method,
+            headers={"Authorization": f"Basic {token}", "Content-Type": content_type},
+        )
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        try:
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:
+                raw, status = answer.read(), answer.status
+        except urllib.error.HTTPError as answer:
+            raw, status = answer.read(), answer.code
+        return status, (json.loads(raw) if raw.strip() else None)
+
+
