@@ -1,15 +1,12 @@
-"""Shared pytest configuration: Helm versions, subchart availability, tier markers."""
+"""Shared pytest configuration: the live tier's remote-cluster flag and the Helm fixture.
+Helpers the tests import live in tests/helpers.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from lastack.chart.render import missing_subcharts_reason
 from lastack.cluster.cluster_target import ALLOW_REMOTE_FLAG
-
-# Every render-tier case runs under both supported Helm major versions.
-HELM_VERSIONS = ("helm3", "helm4")
-SUBCHARTS = ("eck-elasticsearch", "ralph", "superset-operator", "valkey", "moodle")
+from tests.helpers import HELM_VERSIONS
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -18,27 +15,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "LA_STACK_KUBECONFIG whose API server is not on loopback")
 
 
-def requires_subcharts(*names: str) -> pytest.MarkDecorator:
-    """Skip (with how to unskip) unless these subchart archives are vendored."""
-    reason = missing_subcharts_reason(names or SUBCHARTS)
-    return pytest.mark.skipif(reason is not None, reason=reason or "")
-
-
-def xfails_with_subchart(name: str, defect: str) -> pytest.MarkDecorator:
-    """A known defect of an upstream subchart: a strict xfail only while its archive is
-    vendored. Without it the case runs on the umbrella's own objects and must pass."""
-    present = missing_subcharts_reason([name]) is None
-    return pytest.mark.xfail(present, strict=True,
-                             reason=f"{defect} (expected only while {name} is vendored)")
-
-
 @pytest.fixture(params=HELM_VERSIONS)
 def helm(request: pytest.FixtureRequest) -> str:
     """The Helm binary name (`helm3` or `helm4`) a case renders with."""
     return request.param
-
-
-def mentions_key(message: str, dotted_key: str) -> bool:
-    """Whether an error names a values key, dotted (our messages) or as a JSON pointer
-    (schema errors), without depending on the rest of Helm's wording."""
-    return dotted_key in message or "/" + dotted_key.replace(".", "/") in message

@@ -35,7 +35,7 @@ from lastack.testing.helm_release import (
     kubectl,
 )
 from lastack.testing.hookrunner import HookRunner
-from tests.conftest import HELM_VERSIONS
+from tests.helpers import HELM_VERSIONS
 from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
 
 FIELD_MANAGER = "argocd-controller"

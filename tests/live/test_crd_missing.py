@@ -20,7 +20,7 @@ from lastack.cluster import controlplane as cluster
 from lastack.cluster import kwait
 from lastack.cluster.operators import ECK_OPERATOR
 from lastack.testing.helm_release import RELEASE, Helm, base_values
-from tests.conftest import HELM_VERSIONS
+from tests.helpers import HELM_VERSIONS
 from tests.live.conftest import ECK_GROUP as GROUP
 from tests.live.conftest import LiveCluster, serves_eck
 

@@ -23,7 +23,7 @@ from lastack.cluster import kwait
 from lastack.paths import VALUES_DIR
 from lastack.testing.helm_release import API_VERSION_ARGS, Helm, base_values
 from lastack.testing.hookrunner import HookRunner
-from tests.conftest import HELM_VERSIONS
+from tests.helpers import HELM_VERSIONS
 from tests.live import eck
 from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
 

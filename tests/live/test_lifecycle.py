@@ -40,7 +40,7 @@ from lastack.testing.helm_release import (
     hook_objects,
 )
 from lastack.testing.hookrunner import HookRunner
-from tests.conftest import HELM_VERSIONS, xfails_with_subchart
+from tests.helpers import HELM_VERSIONS, xfails_with_subchart
 from tests.live import eck
 from tests.live.conftest import (
     ECK_GROUP,

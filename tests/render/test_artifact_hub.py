@@ -16,7 +16,7 @@ from lastack.chart import chart_annotations
 from lastack.chart.chart_annotations import AnnotationError, changelog_section
 from lastack.chart.render import missing_subcharts_reason, render_chart
 from lastack.paths import CHART_DIR, REPO_ROOT
-from tests.conftest import SUBCHARTS
+from tests.helpers import SUBCHARTS
 from tests.rendered_images import full_reference, walked_images
 
 RAW_PREFIX = "/la-stack/la-stack/main/"

@@ -17,7 +17,7 @@ from lastack.chart.render import (
     render_manifest,
 )
 from lastack.paths import CHART_DIR
-from tests.conftest import SUBCHARTS
+from tests.helpers import SUBCHARTS
 
 EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 # A subchart whose values schema forbids an `enabled` key is switched from outside it.

@@ -12,7 +12,7 @@ import yaml
 
 from lastack.chart.render import HelmFailedError, find, render_chart, render_manifest
 from lastack.paths import VALUES_DIR
-from tests.conftest import mentions_key, requires_subcharts
+from tests.helpers import mentions_key, requires_subcharts
 
 SECRETS_HOOK = [
     "templates/hooks/secrets-rbac.yaml",

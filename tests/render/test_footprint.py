@@ -10,7 +10,7 @@ import yaml
 from lastack.chart import footprint
 from lastack.chart.render import present_subcharts, render_chart
 from lastack.paths import CHART_DIR, VALUES_DIR
-from tests.conftest import requires_subcharts
+from tests.helpers import requires_subcharts
 
 CPU_BUDGET = Decimal(2)
 MEMORY_BUDGET = Decimal(6 * 1024**3)

@@ -12,7 +12,7 @@ from lastack.chart.render import (
     render_manifest,
 )
 from lastack.paths import CHART_DIR, VALUES_DIR
-from tests.conftest import SUBCHARTS, requires_subcharts
+from tests.helpers import SUBCHARTS, requires_subcharts
 from tests.rendered_images import walked_images
 
 PROFILES = sorted(VALUES_DIR.glob("*.yaml")) + sorted((CHART_DIR / "ci").glob("*-values.yaml"))

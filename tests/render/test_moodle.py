@@ -14,7 +14,7 @@ import yaml
 
 from lastack.chart.render import HelmFailedError, find, render_chart
 from lastack.paths import CHART_DIR, VALUES_DIR
-from tests.conftest import mentions_key, requires_subcharts
+from tests.helpers import mentions_key, requires_subcharts
 
 XAPI_CONFIGMAP = ["templates/moodle/xapi-configmap.yaml"]
 MOODLE_FILES = CHART_DIR / "files" / "moodle"

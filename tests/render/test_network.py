@@ -15,7 +15,7 @@ import yaml
 
 from lastack.chart.render import HelmFailedError, find, render_chart
 from lastack.paths import CHART_DIR
-from tests.conftest import mentions_key, requires_subcharts
+from tests.helpers import mentions_key, requires_subcharts
 
 VALUES = yaml.safe_load((CHART_DIR / "values.yaml").read_text())["networkPolicy"]
 # The Moodle chart's own policies allow all egress; la-stack refuses to render beside them.

@@ -13,7 +13,7 @@ import yaml
 
 from lastack.chart.render import HelmFailedError, find, render_chart
 from lastack.paths import CHART_DIR, VALUES_DIR, shared_dir
-from tests.conftest import mentions_key, requires_subcharts
+from tests.helpers import mentions_key, requires_subcharts
 
 INGRESS = ["templates/ralph/ingress.yaml"]
 ENV_CM = ["templates/ralph/env-configmap.yaml"]

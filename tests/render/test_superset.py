@@ -26,7 +26,7 @@ from lastack.chart.render import (
     render_chart,
 )
 from lastack.paths import CHART_DIR, VALUES_DIR
-from tests.conftest import mentions_key, requires_subcharts
+from tests.helpers import mentions_key, requires_subcharts
 
 OWN = ["templates/superset/superset.yaml", "templates/superset/metastore.yaml"]
 WIRING = ["templates/superset/wiring-job.yaml", "templates/superset/wiring-configmap.yaml"]

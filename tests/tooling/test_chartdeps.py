@@ -11,7 +11,7 @@ import yaml
 
 from lastack.chart import chartdeps
 from lastack.tools.toolchain import HELMS
-from tests.conftest import HELM_VERSIONS
+from tests.helpers import HELM_VERSIONS
 
 
 def write_chart(root: Path, name: str, version: str, deps: list[dict] | None = None) -> Path:
