@@ -27,6 +27,7 @@ from kubernetes import client, config
 from lastack.cluster import controlplane as cluster
 from lastack.paths import REPO_ROOT
 from lastack.tools import controlplane_build
+from lastack.tools.helm_env import isolated_helm_env
 from lastack.tools.toolchain import ToolError, go_env
 
 COLD_ENV = "LA_STACK_BENCH_COLD"
@@ -79,9 +80,7 @@ def lifecycle_rows() -> list[Row]:
                      round(time.perf_counter() - started, 1), "s"))
         for name, seconds in state.ready_seconds.items():
             rows.append((f"live: {name} start (until its controllers run)", seconds, "s"))
-        env = dict(os.environ, KUBECONFIG=state.kubeconfig, KUBECACHEDIR=f"{home}/kube",
-                   HELM_CACHE_HOME=f"{home}/cache", HELM_CONFIG_HOME=f"{home}/config",
-                   HELM_DATA_HOME=f"{home}/data")
+        env = isolated_helm_env(Path(home), state.kubeconfig)
         api = config.new_client_from_config(config_file=state.kubeconfig)
         core = client.CoreV1Api(api)
         for name in ("helm3", "helm4"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tarfile
@@ -20,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from lastack.paths import CHART_DIR, TOOLS_DIR, chart_cache_dir
+from lastack.tools.helm_env import isolated_helm_env
 
 # Helm marshals dependencies with these JSON field names, in this order, omitting empties.
 _DEP_FIELDS = ("name", "version", "repository", "condition", "tags", "enabled",
@@ -111,20 +111,9 @@ def missing(chart_dir: Path = CHART_DIR) -> list[Dependency]:
     return [d for d in dependencies(chart_dir) if not (present / d.archive).exists()]
 
 
-def _helm_env() -> dict[str, str]:
-    home = TOOLS_DIR / "helm-home"
-    env = dict(os.environ)
-    env.update({
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_DATA_HOME": str(home / "data"),
-    })
-    return env
-
-
 def try_registry(helm: Path, chart_dir: Path = CHART_DIR, timeout: int = 120) -> str | None:
     """Run `helm dependency build`; None on success, else why it failed."""
-    env = _helm_env()
+    env = isolated_helm_env(TOOLS_DIR / "helm-home")
     try:
         for i, dep in enumerate(d for d in dependencies(chart_dir)
                                 if d.repository.startswith("http")):
