@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 
 from lastack.chart.version_check import bump_patch
-from lastack.release.publish import chart_identity, package_chart, publish_chart
+from lastack.release.publish import package_chart, publish_chart
 from lastack.tools import toolchain
-from tests.ship.conftest import Registry, isolated_helm_env
-from tests.ship.test_oci import rebuilt
-
-NAME, VERSION = chart_identity()
+from lastack.tools.helm_env import isolated_helm_env
+from tests.ship.archives import NAME, VERSION, rebuilt
+from tests.ship.registry import Registry
 
 PASSWORD = "la-stack-test-key"
 
