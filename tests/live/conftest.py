@@ -9,6 +9,8 @@ Which cluster:
   stopped at its end, with the real ECK operator running against it (`lastack.cluster.operators`);
   its binaries are built on first use (minutes, then cached). A cluster named with
   `--kubeconfig` gets no operator from the tests: it runs the one its owner installed.
+- pytest-helm-charts' fixtures (`kube_cluster`, its namespace factories) work on that same
+  cluster: `kube_cluster` is answered here (the plugin's own falls back to `KUBECONFIG`).
 - `LA_STACK_LIVE=0` skips the tier; so does a machine that can neither build nor run the
   local control plane (no Go, no openssl), with a reason saying how to get a cluster.
 """
@@ -18,20 +20,33 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
+from pytest_helm_charts.clusters import ExistingCluster
+from pytest_helm_charts.fixtures import ENV_VAR_KUBE_CONFIG, get_cmd_line_option_name_from_env_var
+from pytest_helm_charts.k8s.fixtures import NamespaceFactoryFunc
 
 from lastack.cluster import cluster_target, operators
 from lastack.cluster import controlplane as cluster
-from lastack.tools import controlplane_build
-from lastack.tools.toolchain import HELMS, KUBECTL, ToolError
+from lastack.tools.helm_env import isolated_helm_env
+from lastack.tools.toolchain import ToolError
+from tests.live.cluster import (
+    ECK_GROUP,
+    ECK_OPERATOR_MARK,
+    NAMESPACE_LABELS,
+    LiveCluster,
+    eck_operator_registered,
+    local_unavailable,
+    namespace_name,
+    serves_eck,
+)
 
 LIVE_DIR = Path(__file__).parent
+# pytest-helm-charts' option naming the cluster (`--kubeconfig`), as the plugin spells it.
+KUBECONFIG_OPTION = get_cmd_line_option_name_from_env_var(ENV_VAR_KUBE_CONFIG)
 HOW_TO_GET_ONE = (f"name a cluster with --kubeconfig or {cluster_target.ENV_VAR} (kind, k3d), "
                   "or install Go >= 1.25 and openssl so the local control plane can be built "
                   "(make cluster-up)")
@@ -43,42 +58,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.live)
 
 
-@dataclass
-class LiveCluster:
-    kubeconfig: Path
-    local: bool  # our own control plane (kwok nodes): hook runner, CRDs ours to remove
-    server: str
-
-    def api_client(self) -> client.ApiClient:
-        configuration = client.Configuration()
-        config.load_kube_config(config_file=str(self.kubeconfig),
-                                client_configuration=configuration)
-        # Recorders watch ten kinds at once on one client.
-        configuration.connection_pool_maxsize = 32
-        return client.ApiClient(configuration)
-
-
-def _local_unavailable() -> str | None:
-    """Why the local control plane cannot run here, or None."""
-    builds = controlplane_build.BUILDS + controlplane_build.OPERATORS
-    built = all(controlplane_build.is_current(b) for b in builds)
-    if not built and shutil.which("go") is None:
-        return "Go is not installed, so the local control plane cannot be built"
-    if shutil.which("openssl") is None:
-        return "openssl is not installed (it makes the local control plane's certificates)"
-    missing = [t.name for t in (*HELMS.values(), KUBECTL) if not t.binary.exists()]
-    if missing:
-        return f"{', '.join(missing)} not installed: run `make setup`"
-    return None
-
-
 @pytest.fixture(scope="session")
 def live_cluster(pytestconfig: pytest.Config) -> Iterator[LiveCluster]:
     if os.environ.get("LA_STACK_LIVE") == "0":
         pytest.skip("live tier disabled by LA_STACK_LIVE=0")
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-    external = cluster_target.explicit_kubeconfig(pytestconfig.getoption("kubeconfig", None),
-                                                  os.environ)
+    external = cluster_target.explicit_kubeconfig(
+        pytestconfig.getoption(KUBECONFIG_OPTION, None), os.environ)
     if external:
         try:
             server = cluster_target.checked_server(
@@ -97,7 +83,7 @@ def live_cluster(pytestconfig: pytest.Config) -> Iterator[LiveCluster]:
             ours = False  # may not list Nodes: not our cluster anyway
         yield LiveCluster(external, local=ours, server=api.configuration.host)
         return
-    reason = _local_unavailable()
+    reason = local_unavailable()
     if reason:
         pytest.skip(f"no cluster: {reason}; {HOW_TO_GET_ONE}")
     try:
@@ -114,10 +100,13 @@ def live_cluster(pytestconfig: pytest.Config) -> Iterator[LiveCluster]:
 
 
 @pytest.fixture(scope="session")
-def kube_config(live_cluster: LiveCluster) -> str:
-    """pytest-helm-charts' kubeconfig fixture, answered by our cluster choice (its own
-    falls back to an ambient KUBECONFIG)."""
-    return str(live_cluster.kubeconfig)
+def kube_cluster(live_cluster: LiveCluster) -> Iterator[ExistingCluster]:
+    """pytest-helm-charts' cluster (its namespace factories use it) on the cluster chosen
+    above; the plugin's own takes `--kubeconfig`, else an ambient `KUBECONFIG`."""
+    kube = ExistingCluster(str(live_cluster.kubeconfig))
+    kube.create()
+    yield kube
+    kube.destroy()
 
 
 @pytest.fixture(scope="session")
@@ -145,30 +134,8 @@ def tool_env(live_cluster: LiveCluster) -> Iterator[dict[str, str]]:
     """Environment for helm/kubectl: the chosen cluster, and private caches and config so
     neither the user's Helm repositories nor their discovery cache take part."""
     home = Path(tempfile.mkdtemp(prefix="la-stack-live-home-"))
-    env = dict(os.environ, KUBECONFIG=str(live_cluster.kubeconfig),
-               KUBECACHEDIR=str(home / "kube-cache"), HELM_CACHE_HOME=str(home / "helm-cache"),
-               HELM_CONFIG_HOME=str(home / "helm-config"), HELM_DATA_HOME=str(home / "helm-data"))
-    yield env
+    yield isolated_helm_env(home, live_cluster.kubeconfig)
     shutil.rmtree(home, ignore_errors=True)
-
-
-ECK_GROUP = "elasticsearch.k8s.elastic.co"
-
-
-def serves_eck(api: client.ApiClient) -> bool:
-    groups = client.ApisApi(api).get_api_versions().groups
-    return any(g.name == ECK_GROUP and any(v.version == "v1" for v in g.versions)
-               for g in groups)
-
-
-# The ConfigMap every ECK operator writes into its namespace when it starts.
-ECK_OPERATOR_MARK = "elastic-operator-uuid"
-
-
-def eck_operator_registered(core: client.CoreV1Api) -> bool:
-    marks = core.list_config_map_for_all_namespaces(
-        field_selector=f"metadata.name={ECK_OPERATOR_MARK}").items
-    return bool(marks)
 
 
 @pytest.fixture(scope="session")
@@ -180,9 +147,6 @@ def eck_operator(api: client.ApiClient, core: client.CoreV1Api) -> None:
                     "install it (helm install elastic-operator eck-operator --repo "
                     "https://helm.elastic.co -n elastic-system --create-namespace) or run on "
                     "the local control plane, which starts one")
-
-
-CNPG_GROUP = "postgresql.cnpg.io"
 
 
 @pytest.fixture(scope="session")
@@ -211,28 +175,10 @@ def eck_served(live_cluster: LiveCluster, api: client.ApiClient) -> None:
                     "https://helm.elastic.co -n elastic-system --create-namespace)")
 
 
-def create_namespace(core: client.CoreV1Api, prefix: str = "la-stack-live",
-                     exact: bool = False) -> str:
-    """A fresh namespace enforcing Pod Security `restricted`: our own Pods must pass it.
-    Named `prefix` itself when `exact` (an operator watches it by name), else made unique."""
-    name = prefix if exact else f"{prefix}-{uuid.uuid4().hex[:6]}"
-    labels = {f"pod-security.kubernetes.io/{mode}": "restricted"
-              for mode in ("enforce", "warn", "audit")}
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
-        name=name, labels={**labels, "app.kubernetes.io/part-of": "la-stack-live-tests"})))
-    return name
-
-
-def delete_namespace(core: client.CoreV1Api, name: str) -> None:
-    try:
-        core.delete_namespace(name)
-    except client.exceptions.ApiException as err:
-        if err.status != 404:
-            raise
-
-
 @pytest.fixture
-def namespace(core: client.CoreV1Api) -> Iterator[str]:
-    name = create_namespace(core)
-    yield name
-    delete_namespace(core, name)
+def namespace(namespace_factory_function_scope: NamespaceFactoryFunc) -> str:
+    """A fresh namespace enforcing Pod Security `restricted`; pytest-helm-charts deletes it
+    after the test and waits until it is gone."""
+    made = namespace_factory_function_scope(namespace_name(),
+                                            extra_metadata={"labels": NAMESPACE_LABELS})
+    return made.name

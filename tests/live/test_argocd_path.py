@@ -36,7 +36,7 @@ from lastack.testing.helm_release import (
 )
 from lastack.testing.hookrunner import HookRunner
 from tests.helpers import HELM_VERSIONS
-from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
+from tests.live.cluster import LiveCluster, create_namespace, delete_namespace
 
 FIELD_MANAGER = "argocd-controller"
 # Argo CD's server-side apply always forces conflicts (gitops-engine sets ForceConflicts with

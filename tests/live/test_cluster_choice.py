@@ -19,7 +19,7 @@ import yaml
 
 from lastack.cluster.cluster_target import ALLOW_REMOTE_FLAG, ENV_VAR
 from lastack.paths import REPO_ROOT
-from tests.live.conftest import LiveCluster
+from tests.live.cluster import LiveCluster
 from tests.live.probes.probe_cluster_choice import MARK
 
 PROBE = Path(__file__).parent / "probes" / "probe_cluster_choice.py"
@@ -78,19 +78,25 @@ class TestClusterChoice:
         assert proc.returncode != 0 and choice == {}, proc.stdout
         assert f"refusing to install test releases into {REMOTE}" in proc.stdout
 
+    @pytest.mark.parametrize("named_by", ["option", "environment"])
     def test_named_loopback_cluster_is_used_and_announced(
-            self, tmp_path: Path, live_cluster: LiveCluster) -> None:
-        """The cluster this session runs on, named by LA_STACK_KUBECONFIG, wins over a
-        KUBECONFIG pointing elsewhere, and its server URL is printed before use; the child
-        starts neither a control plane nor an operator of its own for it."""
+            self, tmp_path: Path, live_cluster: LiveCluster, named_by: str) -> None:
+        """The cluster this session runs on, named by pytest-helm-charts' --kubeconfig or by
+        LA_STACK_KUBECONFIG, wins over a KUBECONFIG pointing elsewhere, for the tier and for
+        pytest-helm-charts' fixtures alike, and its server URL is printed before use; the
+        child starts neither a control plane nor an operator of its own for it."""
         if not live_cluster.local:
             pytest.skip("names this session's own control plane; a given cluster is named "
                         "by the session's own --kubeconfig already")
-        env = shell_env(KUBECONFIG=str(kubeconfig(tmp_path / "shell.yaml", REMOTE)),
-                        **{ENV_VAR: str(live_cluster.kubeconfig)})
-        proc, choice = probe(env)
+        env = shell_env(KUBECONFIG=str(kubeconfig(tmp_path / "shell.yaml", REMOTE)))
+        if named_by == "option":
+            proc, choice = probe(env, "--kubeconfig", str(live_cluster.kubeconfig))
+        else:
+            proc, choice = probe({**env, ENV_VAR: str(live_cluster.kubeconfig)})
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert choice["server"] == live_cluster.server and choice["local"] is True
+        assert choice["plugin_kubeconfig"] == str(live_cluster.kubeconfig), choice
+        assert choice["plugin_server"].rstrip("/") == live_cluster.server.rstrip("/"), choice
         assert f"[live] installing test releases into {live_cluster.server}" in proc.stdout
         started = [line for line in (proc.stdout + proc.stderr).splitlines()
                    if line.startswith("[cluster]")]

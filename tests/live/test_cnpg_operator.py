@@ -25,7 +25,7 @@ from lastack.cluster.operators import CNPG_NAMESPACES
 from lastack.paths import VALUES_DIR
 from lastack.testing.helm_release import API_VERSION_ARGS, Helm, base_values, kubectl
 from tests.helpers import HELM_VERSIONS
-from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
+from tests.live.cluster import LiveCluster, create_namespace, delete_namespace
 from tests.live.eck import decoded
 
 RECONCILE_SECONDS = 90

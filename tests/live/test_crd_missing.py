@@ -21,8 +21,8 @@ from lastack.cluster import kwait
 from lastack.cluster.operators import ECK_OPERATOR
 from lastack.testing.helm_release import RELEASE, Helm, base_values
 from tests.helpers import HELM_VERSIONS
-from tests.live.conftest import ECK_GROUP as GROUP
-from tests.live.conftest import LiveCluster, serves_eck
+from tests.live.cluster import ECK_GROUP as GROUP
+from tests.live.cluster import LiveCluster, serves_eck
 
 CRD = f"elasticsearches.{GROUP}"
 

@@ -25,7 +25,7 @@ from lastack.testing.helm_release import API_VERSION_ARGS, Helm, base_values
 from lastack.testing.hookrunner import HookRunner
 from tests.helpers import HELM_VERSIONS
 from tests.live import eck
-from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
+from tests.live.cluster import LiveCluster, create_namespace, delete_namespace
 
 PRODUCTION = VALUES_DIR / "production.yaml"
 

@@ -42,7 +42,7 @@ from lastack.testing.helm_release import (
 from lastack.testing.hookrunner import HookRunner
 from tests.helpers import HELM_VERSIONS, xfails_with_subchart
 from tests.live import eck
-from tests.live.conftest import (
+from tests.live.cluster import (
     ECK_GROUP,
     LiveCluster,
     create_namespace,

@@ -31,7 +31,7 @@ from lastack.chart.render import render_chart
 from lastack.cluster import kwait
 from lastack.paths import CHART_DIR
 from lastack.testing.helm_release import kubectl
-from tests.live.conftest import LiveCluster, create_namespace, delete_namespace
+from tests.live.cluster import LiveCluster, create_namespace, delete_namespace
 
 RBAC_TEMPLATE = "templates/hooks/secrets-rbac.yaml"
 CONFIG_TEMPLATE = "templates/hooks/secrets-configmap.yaml"
