@@ -15,9 +15,9 @@ from lastack.paths import VALUES_DIR
 from tests.helpers import mentions_key, requires_subcharts
 
 SECRETS_HOOK = [
-    "templates/hooks/secrets-rbac.yaml",
-    "templates/hooks/secrets-configmap.yaml",
-    "templates/hooks/secrets-job.yaml",
+    "templates/secrets/secrets-rbac.yaml",
+    "templates/secrets/secrets-configmap.yaml",
+    "templates/secrets/secrets-job.yaml",
 ]
 ES_URL = "https://la-stack-es-http.la-stack.svc:9200"
 CA_SECRET = "la-stack-es-http-certs-public"
@@ -549,7 +549,7 @@ class TestRolloutRights:
 class TestHelmTest:
     """`helm test` posts through Ralph and counts in Elasticsearch with generated accounts."""
 
-    TEMPLATE = ["templates/tests/data-path-test.yaml"]
+    TEMPLATE = ["templates/helm-test/data-path-test.yaml"]
 
     def pod(self, helm) -> dict:
         return render_chart(helm=helm, show_only=self.TEMPLATE)[0]

@@ -88,7 +88,7 @@ class TestMoodleCredentials:
             "mariadb-root-password", "mariadb-password"}
 
     def test_should_let_the_hook_read_them(self, helm):
-        role = find(render_chart(helm=helm, show_only=["templates/hooks/secrets-rbac.yaml"]),
+        role = find(render_chart(helm=helm, show_only=["templates/secrets/secrets-rbac.yaml"]),
                     "Role")[0]
         get = next(r for r in role["rules"] if r["verbs"] == ["get"])
         assert {"la-stack-moodle", "la-stack-mariadb"} <= set(get["resourceNames"])

@@ -84,7 +84,7 @@ class TestSupersetCredentials:
         assert generic[SECRET]["existingSecret"] == ""
 
     def test_should_let_the_secrets_hook_read_it(self, helm):
-        objects = render_chart(helm=helm, show_only=["templates/hooks/secrets-rbac.yaml"])
+        objects = render_chart(helm=helm, show_only=["templates/secrets/secrets-rbac.yaml"])
         get = next(r for r in find(objects, "Role")[0]["rules"] if r["verbs"] == ["get"])
         assert SECRET in get["resourceNames"]
 
