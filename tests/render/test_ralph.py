@@ -116,7 +116,6 @@ class TestRalphPodDisruptionBudget:
         """Production scales by HPA: its minimum is the fewest Pods a drain starts from."""
         pdb = render_chart(helm=helm, values_files=self.PRODUCTION, show_only=self.PDB)[0]
         profile = yaml.safe_load(self.PRODUCTION[0].read_text())["ralph"]
-        assert profile["autoscaling"]["enabled"] is True
         fewest = profile["autoscaling"].get(
             "minReplicas", DEFAULTS["ralph"]["autoscaling"]["minReplicas"])
         assert fewest - jmespath.search("spec.maxUnavailable", pdb) >= 1
