@@ -17,7 +17,7 @@ class TestValuesContract:
     def test_should_leave_network_policies_off_by_default(self):
         assert DEFAULTS["networkPolicy"]["enabled"] is False
 
-    def test_should_open_the_internet_to_moodle_only(self):
+    def test_should_open_the_internet_to_moodle_but_not_ralph(self):
         """Moodle fetches its plugin; Ralph has no reason to leave the cluster."""
         egress = DEFAULTS["networkPolicy"]["internetEgress"]
         assert "moodle" in egress
