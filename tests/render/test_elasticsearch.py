@@ -36,38 +36,39 @@ class TestIndexBootstrapHook:
     def test_should_verify_tls_with_the_eck_ca(self, helm):
         pod = render_chart(helm=helm, show_only=self.TEMPLATE)[0]["spec"]["template"]["spec"]
         restricted(pod)
-        env = env_of(pod["containers"][0])
+        env = env_of(jmespath.search("containers[0]", pod))
         assert env["ES_URL"] == ES_URL
         ca_volume = next(v for v in pod["volumes"] if v["name"] == "es-ca")
-        assert ca_volume["secret"]["secretName"] == CA_SECRET
-        mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "es-ca")
+        assert jmespath.search("secret.secretName", ca_volume) == CA_SECRET
+        (mount,) = jmespath.search("containers[0].volumeMounts[?name=='es-ca']", pod)
         assert "subPath" not in mount, "a subPath mount would miss the yearly CA rotation"
         assert env["ES_CA_FILE"] == f"{mount['mountPath']}/ca.crt"
 
     def test_should_authenticate_as_the_bootstrap_user_from_its_secret(self, helm):
         pod = render_chart(helm=helm, show_only=self.TEMPLATE)[0]["spec"]["template"]["spec"]
-        env = env_of(pod["containers"][0])
-        assert env["ES_USERNAME"]["secretKeyRef"] == {"name": "la-stack-es-bootstrap",
+        env = env_of(jmespath.search("containers[0]", pod))
+        assert jmespath.search("ES_USERNAME.secretKeyRef", env) == {"name": "la-stack-es-bootstrap",
                                                       "key": "username"}
-        assert env["ES_PASSWORD"]["secretKeyRef"] == {"name": "la-stack-es-bootstrap",
+        assert jmespath.search("ES_PASSWORD.secretKeyRef", env) == {"name": "la-stack-es-bootstrap",
                                                       "key": "password"}
 
     def test_should_ship_the_mapping_and_the_config_it_reads(self, helm):
         pod = render_chart(helm=helm, show_only=self.TEMPLATE)[0]["spec"]["template"]["spec"]
-        env = env_of(pod["containers"][0])
+        env = env_of(jmespath.search("containers[0]", pod))
         cm = render_chart(helm=helm, show_only=[PROGRAMS])[0]
         for key in ("CONFIG_FILE", "TEMPLATE_FILE", "SCRIPT_FILE"):
             assert env[key].removeprefix("/hooks/") in cm["data"], key
-        assert "ctx.la_stack" in cm["data"]["statements-dimensions.painless"]
+        assert "ctx.la_stack" in jmespath.search('data."statements-dimensions.painless"', cm)
         assert "es_bootstrap.py" in cm["data"]
-        mappings = json.loads(cm["data"]["statements-template.json"])
+        mappings = json.loads(jmespath.search('data."statements-template.json"', cm))
         assert jmespath.search("template.mappings.properties.verb.properties.id.type",
                                mappings) == "keyword"
 
     def test_should_index_the_derived_course_outside_the_source(self, helm):
         """What the ingest pipeline derives is indexed for SQL but never returned by Ralph."""
         cm = render_chart(helm=helm, show_only=[PROGRAMS])[0]
-        mappings = json.loads(cm["data"]["statements-template.json"])["template"]["mappings"]
+        body = json.loads(jmespath.search('data."statements-template.json"', cm))
+        mappings = jmespath.search("template.mappings", body)
         assert "la_stack" in jmespath.search("_source.excludes", mappings)
         derived = jmespath.search("properties.la_stack.properties", mappings)
         assert jmespath.search("[course.properties.*.type, module.properties.*.type][]",
@@ -77,7 +78,8 @@ class TestIndexBootstrapHook:
         """Elasticsearch rejects a flattened value over 32,766 bytes unless the field sets
         ignore_above; 8191 UTF-16 units is the most that always fits."""
         cm = render_chart(helm=helm, show_only=[PROGRAMS])[0]
-        fields = flattened_fields(json.loads(cm["data"]["statements-template.json"]))
+        body = json.loads(jmespath.search('data."statements-template.json"', cm))
+        fields = flattened_fields(body)
         assert len(fields) > 10
         assert all(0 < f.get("ignore_above", 0) <= 8191 for f in fields), fields
 
@@ -87,7 +89,7 @@ class TestStatementsStore:
 
     def config(self, helm, values=None) -> dict:
         (cm,) = render_chart(helm=helm, values=values, show_only=[PROGRAMS])
-        return json.loads(cm["data"]["es-bootstrap.json"])
+        return json.loads(jmespath.search('data."es-bootstrap.json"', cm))
 
     def test_should_put_the_defaults_in_the_template_settings(self, helm):
         config = self.config(helm)
@@ -217,9 +219,9 @@ class TestElasticsearchResource:
 
     def test_should_declare_the_file_realm_users_and_roles(self, helm):
         spec = self.es(helm)["spec"]
-        realm = {s["secretName"] for s in spec["auth"]["fileRealm"]}
+        realm = {s["secretName"] for s in jmespath.search("auth.fileRealm", spec)}
         assert realm == {"la-stack-es-ralph", "la-stack-es-superset", "la-stack-es-bootstrap"}
-        assert spec["auth"]["roles"] == [{"secretName": "la-stack-es-roles"}]
+        assert jmespath.search("auth.roles", spec) == [{"secretName": "la-stack-es-roles"}]
 
     def test_should_run_an_8x_version(self, helm):
         assert self.es(helm)["spec"]["version"].startswith("8.")
