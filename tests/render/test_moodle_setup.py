@@ -89,7 +89,8 @@ class TestExistingMoodle:
     def test_should_point_the_setup_at_the_public_endpoint(self, objects):
         setup = find(objects, "ConfigMap", "la-stack-moodle-setup")[0]
         assert set(setup["data"]) == {"campus.sh"}
-        assert '"endpoint": "https://lrs.example.org/xAPI/"' in setup["data"]["campus.sh"]
+        script = jmespath.search('data."campus.sh"', setup)
+        assert '"endpoint": "https://lrs.example.org/xAPI/"' in script
 
     @pytest.mark.parametrize(
         ("values", "key"),

@@ -220,8 +220,8 @@ class TestRalphSubchartWiring:
     def test_should_mount_auth_json_and_the_whole_ca_secret(self, helm):
         pod = self.deployment(helm)["spec"]["template"]["spec"]
         volumes = {v["name"]: v for v in pod["volumes"]}
-        assert volumes["lrs-auth"]["secret"]["secretName"] == "la-stack-ralph-auth"
-        assert volumes["db-certificates"]["secret"]["secretName"] == CA_SECRET
+        assert jmespath.search('"lrs-auth".secret.secretName', volumes) == "la-stack-ralph-auth"
+        assert jmespath.search('"db-certificates".secret.secretName', volumes) == CA_SECRET
         mount = next(m for m in pod["containers"][0]["volumeMounts"]
                      if m["name"] == "db-certificates")
         assert mount["mountPath"] == "/usr/local/share/ca-certificates/"
@@ -229,8 +229,8 @@ class TestRalphSubchartWiring:
 
     def test_should_keep_the_logging_config_mounted(self, helm):
         pod = self.deployment(helm)["spec"]["template"]["spec"]
-        volumes = {v["name"]: v for v in pod["volumes"]}
-        assert volumes["logging-config"]["configMap"]["name"] == "la-stack-ralph-logging"
+        assert jmespath.search("volumes[?name=='logging-config'].configMap.name",
+                               pod) == ["la-stack-ralph-logging"]
         objects = render_chart(helm=helm, subcharts=["ralph"])
         assert find(objects, "ConfigMap", "la-stack-ralph-logging")
 

@@ -102,7 +102,7 @@ class TestSupersetMetastore:
             "type": "microservice", "databases": ["superset"],
             "source": {"externalCluster": "previous-metastore"}}
         (source,) = cluster["spec"]["externalClusters"]
-        assert source["connectionParameters"]["host"] == "la-stack-postgresql"
+        assert jmespath.search("connectionParameters.host", source) == "la-stack-postgresql"
         assert source["password"] == {"name": SECRET, "key": "DB_PASS"}
 
     @pytest.mark.parametrize(("values", "key"), [
