@@ -7,8 +7,9 @@ import json
 
 import jmespath
 import pytest
+import yaml
 
-from lastack.chart.render import HelmFailedError, find, render_chart
+from lastack.chart.render import CNPG_API, HelmFailedError, find, render_chart
 from lastack.paths import VALUES_DIR
 from tests.helpers import mentions_key, requires_subcharts
 from tests.render.support import CA_SECRET, ES_URL, dicts_in, env_of, hook_annotations, restricted
@@ -158,8 +159,22 @@ class TestStatementsStore:
         assert not find(objects, "Job", "la-stack-es-bootstrap")
 
 
-class TestWiringPreflight:
-    """Names the upstream charts cannot template are checked, with the key named."""
+class TestElasticsearchPreflight:
+    """Rendering fails early, in one sentence, when the ECK API is absent, and when a name
+    the upstream chart cannot template disagrees, with the key named."""
+
+    def test_should_fail_without_the_eck_api(self, helm):
+        with pytest.raises(HelmFailedError) as err:
+            render_chart(helm=helm, api_versions=())
+        assert "install the operator first" in err.value.stderr
+
+    def test_should_render_when_elasticsearch_is_disabled(self, helm):
+        render_chart(helm=helm, api_versions=(CNPG_API,),
+                     values={"eck-elasticsearch": {"enabled": False}})
+
+    def test_should_allow_turning_the_check_off(self, helm):
+        render_chart(helm=helm, api_versions=(CNPG_API,),
+                     values={"preflight": {"requireEckApi": False}})
 
     @pytest.mark.parametrize(
         ("values", "key"),
@@ -167,13 +182,10 @@ class TestWiringPreflight:
             ({"eck-elasticsearch": {"auth": {"fileRealm": [{"secretName": "other"}]}}},
              "eck-elasticsearch.auth.fileRealm"),
             ({"eck-elasticsearch": {"auth": {"roles": []}}}, "eck-elasticsearch.auth.roles"),
-            ({"ralph": {"database": {"tls": {"certificatesSecret": "x"}}}},
-             "ralph.database.tls"),
-            ({"ralph": {"database": {"tls": {"enabled": False}}}}, "ralph.database.tls"),
             ({"eck-elasticsearch": {"fullnameOverride": "x" * 37}},
              "eck-elasticsearch.fullnameOverride"),
         ],
-        ids=["user-not-in-realm", "roles-not-listed", "wrong-ca", "tls-off", "name-too-long"],
+        ids=["user-not-in-realm", "roles-not-listed", "name-too-long"],
     )
     def test_should_fail_naming_the_key(self, helm, values, key):
         with pytest.raises(HelmFailedError) as err:
@@ -241,3 +253,36 @@ class TestElasticsearchResource:
             "nodeSets[0].podTemplate.spec.affinity.podAntiAffinity."
             "requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey", spec)
         assert anti == "kubernetes.io/hostname"
+
+
+class TestElasticsearchRoles:
+    """The roles Secret referenced by the Elasticsearch resource."""
+
+    def test_should_define_least_privilege_roles(self, helm):
+        docs = render_chart(helm=helm, show_only=["templates/elasticsearch/roles-secret.yaml"])
+        roles = yaml.safe_load(docs[0]["stringData"]["roles.yml"])
+        for role in roles.values():
+            for index in role["indices"]:
+                assert index["names"] == ["statements*"]
+        reader, writer, bootstrap = (roles[f"la_stack_{name}"] for name in (
+            "statements_reader", "statements_writer", "index_bootstrap"))
+        # Superset reads and lists tables (_cat/indices needs cluster and index monitor).
+        assert reader["cluster"] == ["monitor"]
+        assert set(reader["indices"][0]["privileges"]) == {"read", "view_index_metadata",
+                                                           "monitor"}
+        # Ralph writes through the alias, but may neither create indices nor roll over.
+        assert writer["cluster"] == ["monitor"]
+        assert set(writer["indices"][0]["privileges"]) == {"read", "write",
+                                                           "view_index_metadata"}
+        # The bootstrap hook, and ILM/SLM acting as it: lifecycle, rollover, snapshots, and
+        # the statements' ingest pipeline.
+        assert {"manage_ilm", "manage_slm", "create_snapshot", "cluster:admin/repository/put",
+                "cluster:admin/repository/verify",
+                "manage_ingest_pipelines"} <= set(bootstrap["cluster"])
+        assert "manage" not in bootstrap["cluster"] and "all" not in bootstrap["cluster"]
+        assert set(bootstrap["indices"][0]["privileges"]) == {"create_index", "manage",
+                                                              "view_index_metadata"}
+
+    def test_should_not_render_when_elasticsearch_is_disabled(self, helm):
+        objects = render_chart(helm=helm, values={"eck-elasticsearch": {"enabled": False}})
+        assert not [o for o in objects if o["metadata"]["name"].endswith("-es-roles")]

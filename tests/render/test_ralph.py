@@ -237,3 +237,21 @@ class TestRalphSubchartWiring:
     def test_should_run_restricted(self, helm):
         pod = self.deployment(helm)["spec"]["template"]["spec"]
         restricted(pod)
+
+
+class TestRalphPreflight:
+    """Ralph must verify Elasticsearch's certificate: the chart refuses values that would not."""
+
+    @pytest.mark.parametrize(
+        ("values", "key"),
+        [
+            ({"ralph": {"database": {"tls": {"certificatesSecret": "x"}}}},
+             "ralph.database.tls"),
+            ({"ralph": {"database": {"tls": {"enabled": False}}}}, "ralph.database.tls"),
+        ],
+        ids=["wrong-ca", "tls-off"],
+    )
+    def test_should_fail_naming_the_key(self, helm, values, key):
+        with pytest.raises(HelmFailedError) as err:
+            render_chart(helm=helm, values=values, validate=False)
+        assert mentions_key(err.value.stderr, key)
