@@ -1,4 +1,5 @@
-{{- /* What every hook Job and the helm test share: Pod settings, deadlines, annotations, programs. */ -}}
+{{- /* What every hook Job and the helm test share: Pod settings, deadlines, hook
+annotations and the programs they run. */ -}}
 
 {{/*
 Pod-level settings shared by every hook and test Pod: restricted Pod Security.
