@@ -1,4 +1,4 @@
-"""The umbrella chart's skeleton: metadata, preflight, Helm 3/4 parity, determinism."""
+"""The umbrella chart's skeleton: metadata, Helm 3/4 parity, determinism, image digests."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import yaml
 
 from lastack.chart import chart_values, chartdeps
 from lastack.chart.render import (
-    CNPG_API,
-    HelmFailedError,
     parse_manifest,
     render_chart,
     render_manifest,
@@ -58,23 +56,6 @@ class TestChartMetadata:
         assert locked == {(d.name, d.version) for d in chartdeps.dependencies(CHART_DIR)}
 
 
-class TestPreflight:
-    """Rendering fails early, in one sentence, when the ECK API is absent."""
-
-    def test_should_fail_without_the_eck_api(self, helm):
-        with pytest.raises(HelmFailedError) as err:
-            render_chart(helm=helm, api_versions=())
-        assert "install the operator first" in err.value.stderr
-
-    def test_should_render_when_elasticsearch_is_disabled(self, helm):
-        render_chart(helm=helm, api_versions=(CNPG_API,),
-                     values={"eck-elasticsearch": {"enabled": False}})
-
-    def test_should_allow_turning_the_check_off(self, helm):
-        render_chart(helm=helm, api_versions=(CNPG_API,),
-                     values={"preflight": {"requireEckApi": False}})
-
-
 class TestRenderParity:
     """The umbrella's own templates: same objects under Helm 3 and 4, deterministic."""
 
@@ -96,39 +77,6 @@ class TestRenderParity:
             assert labels["app.kubernetes.io/part-of"] == "la-stack"
             assert labels["app.kubernetes.io/instance"] == "la-stack"
             assert labels["app.kubernetes.io/managed-by"] == "Helm"
-
-
-class TestElasticsearchRoles:
-    """The roles Secret referenced by the Elasticsearch resource."""
-
-    def test_should_define_least_privilege_roles(self, helm):
-        docs = render_chart(helm=helm, show_only=["templates/elasticsearch/roles-secret.yaml"])
-        roles = yaml.safe_load(docs[0]["stringData"]["roles.yml"])
-        for role in roles.values():
-            for index in role["indices"]:
-                assert index["names"] == ["statements*"]
-        reader, writer, bootstrap = (roles[f"la_stack_{name}"] for name in (
-            "statements_reader", "statements_writer", "index_bootstrap"))
-        # Superset reads and lists tables (_cat/indices needs cluster and index monitor).
-        assert reader["cluster"] == ["monitor"]
-        assert set(reader["indices"][0]["privileges"]) == {"read", "view_index_metadata",
-                                                           "monitor"}
-        # Ralph writes through the alias, but may neither create indices nor roll over.
-        assert writer["cluster"] == ["monitor"]
-        assert set(writer["indices"][0]["privileges"]) == {"read", "write",
-                                                           "view_index_metadata"}
-        # The bootstrap hook, and ILM/SLM acting as it: lifecycle, rollover, snapshots, and
-        # the statements' ingest pipeline.
-        assert {"manage_ilm", "manage_slm", "create_snapshot", "cluster:admin/repository/put",
-                "cluster:admin/repository/verify",
-                "manage_ingest_pipelines"} <= set(bootstrap["cluster"])
-        assert "manage" not in bootstrap["cluster"] and "all" not in bootstrap["cluster"]
-        assert set(bootstrap["indices"][0]["privileges"]) == {"create_index", "manage",
-                                                              "view_index_metadata"}
-
-    def test_should_not_render_when_elasticsearch_is_disabled(self, helm):
-        objects = render_chart(helm=helm, values={"eck-elasticsearch": {"enabled": False}})
-        assert not [o for o in objects if o["metadata"]["name"].endswith("-es-roles")]
 
 
 DIGEST = "sha256:" + "ab12" * 16

@@ -40,16 +40,6 @@ class TestUmbrellaWithVendoredSubcharts:
         assert first == render_manifest(helm=helm, use_cache=False)
 
 
-@requires_subcharts()
-class TestFullUmbrella:
-    """All four subcharts vendored: the whole stack renders and validates."""
-
-    def test_should_render_every_component(self, helm):
-        names = " ".join(o["metadata"]["name"] for o in render_chart(helm=helm))
-        for component in ("ralph", "superset", "valkey", "moodle", "mariadb"):
-            assert component in names
-
-
 @requires_subcharts("eck-elasticsearch")
 class TestEckElasticsearchSubchart:
     """The upstream eck-elasticsearch chart renders an Elasticsearch resource."""

@@ -51,7 +51,6 @@ class TestNotes:
         assert "Elasticsearch" in text
 
 
-
 class TestNotesForMoodle:
     """What NOTES say about the in-cluster Moodle and about the sites connected as sources."""
 

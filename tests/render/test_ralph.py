@@ -1,6 +1,5 @@
-"""Ralph from outside the cluster (the Ingress the Moodle sites of `lrs.sources` send to),
-its disruption budget, its scaling (uvicorn workers, HPA), its write chunk, and what its
-probes mean."""
+"""Ralph: its settings and the ralph subchart's wiring, the Ingress the Moodle sites of
+`lrs.sources` send to, its disruption budget, and what its probes mean."""
 
 from __future__ import annotations
 
@@ -14,9 +13,9 @@ import yaml
 from lastack.chart.render import HelmFailedError, find, render_chart
 from lastack.paths import CHART_DIR, VALUES_DIR, shared_dir
 from tests.helpers import mentions_key, requires_subcharts
+from tests.render.support import CA_SECRET, PROFILE_IDS, PROFILES, restricted
 
 INGRESS = ["templates/ralph/ingress.yaml"]
-ENV_CM = ["templates/ralph/env-configmap.yaml"]
 PRODUCTION = VALUES_DIR / "production.yaml"
 DEFAULTS = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
 FIXTURE = shared_dir() / "fixtures" / "logstore_xapi-v5.1.0" / "statements.json"
@@ -117,7 +116,6 @@ class TestRalphPodDisruptionBudget:
         """Production scales by HPA: its minimum is the fewest Pods a drain starts from."""
         pdb = render_chart(helm=helm, values_files=self.PRODUCTION, show_only=self.PDB)[0]
         profile = yaml.safe_load(self.PRODUCTION[0].read_text())["ralph"]
-        assert profile["autoscaling"]["enabled"] is True
         fewest = profile["autoscaling"].get(
             "minReplicas", DEFAULTS["ralph"]["autoscaling"]["minReplicas"])
         assert fewest - jmespath.search("spec.maxUnavailable", pdb) >= 1
@@ -175,131 +173,85 @@ class TestRalphProbes:
         assert profile is None or nodes > 1, "production must be the multi-node case"
 
 
-def ralph_env(objects: list[dict]) -> tuple[dict, dict[str, str]]:
-    """Ralph's container and the environment its ConfigMaps give it."""
-    container = jmespath.search("spec.template.spec.containers[0]",
-                                find(objects, "Deployment", "la-stack-ralph")[0])
-    env: dict[str, str] = {}
-    for name in jmespath.search("envFrom[].configMapRef.name", container):
-        env.update(find(objects, "ConfigMap", name)[0]["data"])
-    return container, env
+class TestRalphEnvironment:
+    """The env ConfigMap Ralph loads: Elasticsearch backend over verified TLS."""
 
+    TEMPLATE = ["templates/ralph/env-configmap.yaml"]
 
-class TestRalphWorkers:
-    """uvicorn takes its worker count from WEB_CONCURRENCY when its command line has no
-    --workers; the ralph chart's command has none, so the env ConfigMap sets it."""
+    @pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
+    def test_should_verify_certificates_with_the_mounted_ca(self, helm, profile):
+        files = [profile] if profile else []
+        data = render_chart(helm=helm, values_files=files, show_only=self.TEMPLATE)[0]["data"]
+        assert data["RALPH_BACKENDS__LRS__ES__CLIENT_OPTIONS__verify_certs"] == "true"
+        assert data["RALPH_BACKENDS__LRS__ES__CLIENT_OPTIONS__ca_certs"] == (
+            "/usr/local/share/ca-certificates/ca.crt")
+        assert data["RALPH_BACKENDS__LRS__ES__DEFAULT_INDEX"] == "statements"
+        assert data["RALPH_LRS_RESTRICT_BY_SCOPES"] == "true"
+        assert data["RALPH_LRS_RESTRICT_BY_AUTHORITY"] == "true"
 
-    def test_should_run_one_worker_per_pod_by_default(self, helm):
-        cm = render_chart(helm=helm, show_only=ENV_CM, subcharts=())[0]
-        assert jmespath.search("data.WEB_CONCURRENCY", cm) == "1"
+    @pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
+    def test_should_allow_yellow_whatever_the_node_count(self, helm, profile):
+        # Ralph's liveness probe is its heartbeat: an ECK rolling restart turns a cluster of
+        # several nodes yellow, which must not restart every Ralph Pod.
+        files = [profile] if profile else []
+        data = render_chart(helm=helm, values_files=files, show_only=self.TEMPLATE)[0]["data"]
+        assert data["RALPH_BACKENDS__LRS__ES__ALLOW_YELLOW_STATUS"] == "true"
 
-    @requires_subcharts("ralph")
-    def test_should_reach_uvicorn_from_values(self, helm):
-        objects = render_chart(helm=helm, values={"lrs": {"workers": 3}},
-                               subcharts=["ralph"])
-        container, env = ralph_env(objects)
-        assert env["WEB_CONCURRENCY"] == "3"
-        command = container.get("command") or []
-        assert command[:2] == ["uvicorn", "ralph.api:app"]
-        assert not any(arg.startswith(("--workers", "-w")) for arg in command)
-
-    def test_should_refuse_zero_workers_naming_the_key(self, helm):
-        with pytest.raises(HelmFailedError) as err:
-            render_chart(helm=helm, values={"lrs": {"workers": 0}}, validate=False,
-                         subcharts=())
-        assert mentions_key(err.value.stderr, "lrs.workers")
-
-
-class TestRalphWriteChunk:
-    """One `_bulk` (so one wait for a refresh) per logstore_xapi batch, not two, and
-    requests that wait side by side instead of one after another."""
-
-    def test_should_write_a_whole_logstore_batch_in_one_bulk_request(self, helm):
-        cm = render_chart(helm=helm, show_only=ENV_CM, subcharts=())[0]
-        batch = DEFAULTS["logstoreXapi"]["delivery"]["maxBatchSize"]
-        chunk = jmespath.search('data."RALPH_BACKENDS__LRS__ES__WRITE_CHUNK_SIZE"', cm)
-        assert int(chunk) >= batch
-
-    def test_should_take_the_chunk_from_values(self, helm):
-        cm = render_chart(helm=helm, values={"lrs": {"backend": {"writeChunkSize": 250}}},
-                          show_only=ENV_CM, subcharts=())[0]
-        assert jmespath.search('data."RALPH_BACKENDS__LRS__ES__WRITE_CHUNK_SIZE"', cm) == "250"
-
-    def test_should_use_the_asyncio_client(self, helm):
-        """The blocking `es` client holds the event loop through each refresh wait."""
-        cm = render_chart(helm=helm, show_only=ENV_CM, subcharts=())[0]
-        assert jmespath.search("data.RALPH_RUNSERVER_BACKEND", cm) == "async_es"
-
-    def test_should_keep_writes_conflict_safe(self, helm):
-        cm = render_chart(helm=helm, show_only=ENV_CM, subcharts=())[0]
-        assert jmespath.search('data."RALPH_BACKENDS__LRS__ES__REFRESH_AFTER_WRITE"',
-                               cm) == "wait_for"
+    def test_should_let_users_decide_on_yellow(self, helm):
+        values = {"lrs": {"backend": {"allowYellowStatus": False}}}
+        data = render_chart(helm=helm, values=values, show_only=self.TEMPLATE)[0]["data"]
+        assert data["RALPH_BACKENDS__LRS__ES__ALLOW_YELLOW_STATUS"] == "false"
 
 
 @requires_subcharts("ralph")
-class TestRalphAutoscaling:
-    """The ralph chart renders the HPA and, with it on, leaves `replicas` out of its
-    Deployment, so the HPA and a `helm upgrade` never fight over the count."""
+class TestRalphSubchartWiring:
+    """Our values land in the upstream ralph chart's objects."""
 
-    def objects(self, helm, **kwargs) -> list[dict]:
-        return render_chart(helm=helm, subcharts=["ralph"], **kwargs)
+    def deployment(self, helm) -> dict:
+        objects = render_chart(helm=helm, subcharts=["ralph"])
+        return find(objects, "Deployment", "la-stack-ralph")[0]
 
-    def test_should_be_off_by_default_with_fixed_replicas(self, helm):
-        objects = self.objects(helm)
-        assert find(objects, "HorizontalPodAutoscaler") == []
-        deployment = find(objects, "Deployment", "la-stack-ralph")[0]
-        assert jmespath.search("spec.replicas", deployment) == DEFAULTS["ralph"]["replicaCount"]
+    def test_should_load_env_from_our_configmap_and_generated_secret(self, helm):
+        container = self.deployment(helm)["spec"]["template"]["spec"]["containers"][0]
+        refs = jmespath.search("envFrom[].[configMapRef.name, secretRef.name][]", container)
+        assert [r for r in refs if r] == [
+            "la-stack-ralph-lrs", "la-stack-ralph-env", "la-stack-ralph-es"]
 
-    def test_should_scale_ralphs_deployment_on_cpu_only_in_production(self, helm):
-        objects = self.objects(helm, values_files=[PRODUCTION])
-        (hpa,) = find(objects, "HorizontalPodAutoscaler")
-        assert hpa["apiVersion"] == "autoscaling/v2"
-        assert jmespath.search("spec.scaleTargetRef", hpa) == {
-            "apiVersion": "apps/v1", "kind": "Deployment", "name": "la-stack-ralph"}
-        hpa_values = DEFAULTS["ralph"]["autoscaling"]
-        assert jmespath.search("[spec.minReplicas, spec.maxReplicas]", hpa) == [
-            hpa_values["minReplicas"], hpa_values["maxReplicas"]]
-        assert jmespath.search("spec.metrics[*].[type, resource.name]", hpa) == [
-            ["Resource", "cpu"]]
-        assert jmespath.search("spec.metrics[0].resource.target", hpa) == {
-            "type": "Utilization",
-            "averageUtilization": hpa_values["targetCPUUtilizationPercentage"]}
+    def test_should_mount_auth_json_and_the_whole_ca_secret(self, helm):
+        pod = self.deployment(helm)["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert jmespath.search('"lrs-auth".secret.secretName', volumes) == "la-stack-ralph-auth"
+        assert jmespath.search('"db-certificates".secret.secretName', volumes) == CA_SECRET
+        mount = next(m for m in pod["containers"][0]["volumeMounts"]
+                     if m["name"] == "db-certificates")
+        assert mount["mountPath"] == "/usr/local/share/ca-certificates/"
+        assert "subPath" not in mount
 
-    def test_should_leave_the_replica_count_to_the_hpa(self, helm):
-        objects = self.objects(helm, values_files=[PRODUCTION])
-        deployment = find(objects, "Deployment", "la-stack-ralph")[0]
-        assert "replicas" not in deployment["spec"]
+    def test_should_keep_the_logging_config_mounted(self, helm):
+        pod = self.deployment(helm)["spec"]["template"]["spec"]
+        assert jmespath.search("volumes[?name=='logging-config'].configMap.name",
+                               pod) == ["la-stack-ralph-logging"]
+        objects = render_chart(helm=helm, subcharts=["ralph"])
+        assert find(objects, "ConfigMap", "la-stack-ralph-logging")
 
-    def test_should_measure_cpu_against_a_request(self, helm):
-        """Utilization is a share of the request: without one the HPA cannot act."""
-        objects = self.objects(helm, values_files=[PRODUCTION])
-        deployment = find(objects, "Deployment", "la-stack-ralph")[0]
-        cpu = jmespath.search("spec.template.spec.containers[0].resources.requests.cpu",
-                              deployment)
-        assert cpu == yaml.safe_load(PRODUCTION.read_text())["ralph"]["resources"][
-            "requests"]["cpu"]
+    def test_should_run_restricted(self, helm):
+        pod = self.deployment(helm)["spec"]["template"]["spec"]
+        restricted(pod)
 
-    def test_should_take_min_max_and_target_from_values(self, helm):
-        values = {"ralph": {"autoscaling": {"enabled": True, "minReplicas": 3,
-                                            "maxReplicas": 9,
-                                            "targetCPUUtilizationPercentage": 60}}}
-        (hpa,) = find(self.objects(helm, values=values), "HorizontalPodAutoscaler")
-        assert jmespath.search("[spec.minReplicas, spec.maxReplicas]", hpa) == [3, 9]
-        assert jmespath.search("spec.metrics[0].resource.target.averageUtilization", hpa) == 60
+
+class TestRalphPreflight:
+    """Ralph must verify Elasticsearch's certificate: the chart refuses values that would not."""
 
     @pytest.mark.parametrize(
         ("values", "key"),
         [
-            ({"minReplicas": 0}, "ralph.autoscaling.minReplicas"),
-            ({"targetCPUUtilizationPercentage": 0},
-             "ralph.autoscaling.targetCPUUtilizationPercentage"),
-            ({"targetMemoryUtilizationPercentage": 80},
-             "ralph.autoscaling.targetMemoryUtilizationPercentage"),
+            ({"ralph": {"database": {"tls": {"certificatesSecret": "x"}}}},
+             "ralph.database.tls"),
+            ({"ralph": {"database": {"tls": {"enabled": False}}}}, "ralph.database.tls"),
         ],
-        ids=["min-zero", "target-zero", "memory-target"],
+        ids=["wrong-ca", "tls-off"],
     )
     def test_should_fail_naming_the_key(self, helm, values, key):
         with pytest.raises(HelmFailedError) as err:
-            render_chart(helm=helm, values={"ralph": {"autoscaling": values}},
-                         validate=False, subcharts=())
+            render_chart(helm=helm, values=values, validate=False)
         assert mentions_key(err.value.stderr, key)

@@ -11,7 +11,7 @@ import pytest
 from lastack.chart.render import find, render_chart
 from lastack.paths import VALUES_DIR
 
-SECRETS_HOOK = ["templates/hooks/secrets-configmap.yaml", "templates/hooks/secrets-rbac.yaml"]
+SECRETS_HOOK = ["templates/secrets/secrets-configmap.yaml", "templates/secrets/secrets-rbac.yaml"]
 SECOND_RELEASE = VALUES_DIR / "second-release.yaml"
 FORTY_CHARACTERS = "learning-analytics-of-the-faculty-of-law"
 # What the eck-elasticsearch and ralph charts (and Moodle's admin Secret) take only as

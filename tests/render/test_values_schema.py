@@ -55,15 +55,16 @@ def subschemas(schema: Any, where: str = "#") -> Iterator[tuple[str, dict]]:
     if isinstance(schema, dict):
         yield where, schema
         for key, value in schema.items():
-            if key in {"properties", "definitions", "patternProperties"}:
+            if key in {"properties", "definitions", "$defs", "patternProperties"}:
                 for name, sub in value.items():
                     yield from subschemas(sub, f"{where}/{key}/{name}")
+            elif key in {"allOf", "anyOf", "oneOf", "items"} and isinstance(value, list):
+                # `items` as a list is a tuple schema: one sub-schema per position.
+                for i, sub in enumerate(value):
+                    yield from subschemas(sub, f"{where}/{key}/{i}")
             elif key in {"items", "additionalProperties", "additionalItems", "not", "if",
                          "then", "else", "contains", "propertyNames"}:
                 yield from subschemas(value, f"{where}/{key}")
-            elif key in {"allOf", "anyOf", "oneOf"} or (key == "items" and isinstance(value, list)):
-                for i, sub in enumerate(value):
-                    yield from subschemas(sub, f"{where}/{key}/{i}")
 
 
 class TestValuesFilesValidate:
@@ -107,12 +108,17 @@ class TestSchemaQuality:
         refs = [(where, sub["$ref"]) for where, sub in subschemas(chart_schema()) if "$ref" in sub]
         assert [r for r in refs if not r[1].startswith("#")] == []
 
-    def test_should_validate_every_example_against_its_subschema(self):
-        found = [(where, sub) for where, sub in subschemas(chart_schema()) if "examples" in sub]
-        for where, sub in found:
-            for example in sub["examples"]:
-                errors = list(jsonschema.Draft7Validator(sub).iter_errors(example))
-                assert not errors, f"{where}: example {example!r}: {errors[0].message}"
+    def test_should_validate_every_example_and_default_against_its_subschema(self):
+        """What the schema itself offers a user (the defaults a UI fills in, the examples it
+        shows) must be values the schema accepts."""
+        found = [(where, sub, [*sub.get("examples", []), *(
+            [sub["default"]] if "default" in sub else [])])
+            for where, sub in subschemas(chart_schema())]
+        assert any(offered for _, _, offered in found), "the schema offers no default at all"
+        for where, sub, offered in found:
+            for value in offered:
+                errors = list(jsonschema.Draft7Validator(sub).iter_errors(value))
+                assert not errors, f"{where}: {value!r}: {errors[0].message}"
 
     def test_should_describe_every_top_level_key(self):
         properties = chart_schema()["properties"]

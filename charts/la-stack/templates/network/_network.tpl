@@ -69,6 +69,15 @@ Ports of each component that the ingress controller may reach (its Service targe
 {{- end }}
 
 {{/*
+The network policies' checks, run by templates/preflight.yaml.
+*/}}
+{{- define "la-stack.network.preflight" -}}
+{{- if .Values.networkPolicy.enabled }}
+{{- include "la-stack.preflight.network" . }}
+{{- end }}
+{{- end }}
+
+{{/*
 Policies are additive: the Moodle chart's own ones (all egress allowed) would undo ours.
 */}}
 {{- define "la-stack.preflight.network" -}}

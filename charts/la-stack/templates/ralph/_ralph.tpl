@@ -1,4 +1,31 @@
 {{/*
+Ralph's Service, as the ralph subchart names it, and the xAPI endpoint behind it.
+*/}}
+{{- define "la-stack.ralph.serviceName" -}}
+{{- if .Values.ralph.fullnameOverride }}
+{{- .Values.ralph.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains "ralph" .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-ralph" .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The labels the ralph chart puts on Ralph's Pods (its selectorLabels).
+*/}}
+{{- define "la-stack.ralph.selectorLabels" -}}
+app.kubernetes.io/name: {{ default "ralph" .Values.ralph.nameOverride }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app: ralph
+service: app
+{{- end }}
+
+{{- define "la-stack.ralph.xapiUrl" -}}
+{{- printf "http://%s.%s.svc:%v/xAPI/" (include "la-stack.ralph.serviceName" .) .Release.Namespace (dig "service" "port" 8080 .Values.ralph) }}
+{{- end }}
+
+{{/*
 Every LRS account of the release as a JSON list: the `lrs.accounts` entries (`moodle` only
 while la-stack deploys Moodle) and one per `lrs.sources` entry, each with the defaults of a
 source filled in. Keys: name, source (bool), secret, username, scopes, mbox, existingSecret.
@@ -70,5 +97,26 @@ Pods there can be (the HPA's minimum, else replicaCount) must exceed maxUnavaila
 {{- $fewest := ternary $hpa.minReplicas .Values.ralph.replicaCount $hpa.enabled | int }}
 {{- if and $pdb.enabled (le $fewest (int $pdb.maxUnavailable)) }}
 {{- fail (printf "%s (%d) must exceed ralph.podDisruptionBudget.maxUnavailable (%d), or a node drain may stop every Ralph Pod." $key $fewest (int $pdb.maxUnavailable)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Ralph's checks, run by templates/preflight.yaml.
+*/}}
+{{- define "la-stack.ralph.preflight" -}}
+{{- $es := index .Values "eck-elasticsearch" }}
+{{- if and .Values.ralph.enabled $es.enabled }}
+{{- include "la-stack.preflight.ralph" . }}
+{{- end }}
+{{- if .Values.ralph.enabled }}
+{{- include "la-stack.preflight.lrs" . }}
+{{- end }}
+{{- end }}
+
+{{- define "la-stack.preflight.ralph" -}}
+{{- $tls := .Values.ralph.database.tls }}
+{{- $ca := include "la-stack.es.caSecret" . }}
+{{- if not (and $tls.enabled (eq $tls.certificatesSecret $ca)) }}
+{{- fail (printf "ralph.database.tls must be enabled with certificatesSecret %q so Ralph verifies Elasticsearch's certificate." $ca) }}
 {{- end }}
 {{- end }}

@@ -74,10 +74,21 @@ readOnly: true
 {{- end }}
 
 {{/*
+Superset's checks, run by templates/preflight.yaml.
+*/}}
+{{- define "la-stack.superset.preflight" -}}
+{{- if .Values.superset.enabled }}
+{{- include "la-stack.preflight.superset" . }}
+{{- else if .Values.valkey.enabled }}
+{{- fail "valkey.enabled must be false while superset.enabled is false: Valkey only serves Superset, and its password comes from Superset's generated Secret." }}
+{{- end }}
+{{- end }}
+
+{{/*
 The valkey subchart reads its password from the Secret the secrets hook generates; la-stack
 checks that the names agree, and that Valkey runs when Superset does.
 */}}
-{{- define "la-stack.superset.preflight" -}}
+{{- define "la-stack.preflight.superset" -}}
 {{- $secret := include "la-stack.superset.credentialsSecret" . }}
 {{- if not .Values.valkey.enabled }}
 {{- fail "valkey.enabled must be true while superset.enabled is true: Superset's cache and Celery broker are that Valkey." }}
