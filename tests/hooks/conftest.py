@@ -179,7 +179,7 @@ def es_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EsStack]:
              "roles": "la_stack_statements_writer"},
             "kubernetes.io/basic-auth",
         )  # fmt: skip
-        secrets_run = run_hook("secrets", kube_env(kube, config, workdir))
+        secrets_run = run_hook("release_secrets", kube_env(kube, config, workdir))
         assert secrets_run.returncode == 0, secrets_run.stderr
         users = {}
         for entry in config["esUsers"]:

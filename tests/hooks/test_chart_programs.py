@@ -29,7 +29,7 @@ class TestRenderedSecretsConfig:
 
     def test_should_create_every_secret_the_chart_describes(self, kube, tmp_path):
         config = rendered_secrets_config()
-        result = run_hook("secrets", kube_env(kube, config, tmp_path))
+        result = run_hook("release_secrets", kube_env(kube, config, tmp_path))
         assert result.returncode == 0, result.stderr
         expected = {e["secret"] for key in ("esUsers", "lrsAccounts", "generic")
                     for e in config[key]}

@@ -1,8 +1,8 @@
 """The data path end to end: Ralph from PyPI, wired only by what the hooks produced.
 
 Ralph runs with the chart's environment (lastack.testing.services.ralph.chart_env): its ES hosts
-value is secrets.py's ralph-env Secret (a user-provided writer password full of reserved
-characters, URL-encoded), its auth.json is secrets.py's ralph-auth Secret, TLS is verified
+value is release_secrets.py's ralph-env Secret (a user-provided writer password full of reserved
+characters, URL-encoded), its auth.json is release_secrets.py's ralph-auth Secret, TLS is verified
 with the cluster's CA, and it writes to the index es_bootstrap created. Elasticsearch is the
 integ-test-zip distribution (see test_es_bootstrap.py for what it lacks).
 """

@@ -1,4 +1,4 @@
-"""secrets.py, run as the hook Job runs it, against the Kubernetes API stand-in.
+"""release_secrets.py, run as the hook Job runs it, against the Kubernetes API stand-in.
 
 The stand-in (kube_standin.py) serves the Secret endpoints on loopback until the live tier
 provides a real API server: bearer token, GET 200/404, POST 201/409 AlreadyExists, PUT with
@@ -44,7 +44,7 @@ def config(**changes):
 
 
 def run(kube: KubeStandIn, tmp_path, cfg=None, **env):
-    return run_hook("secrets", {**kube_env(kube, cfg or config(), tmp_path), **env})
+    return run_hook("release_secrets", {**kube_env(kube, cfg or config(), tmp_path), **env})
 
 
 def snapshot(kube: KubeStandIn):
@@ -321,7 +321,7 @@ def test_rbac_refusal_is_one_sentence(kube, tmp_path):
 def test_a_bad_token_is_one_sentence(kube, tmp_path):
     env = kube_env(kube, config(), tmp_path)
     (tmp_path / "token").write_text("expired\n")
-    assert_one_sentence_failure(run_hook("secrets", env), "401")
+    assert_one_sentence_failure(run_hook("release_secrets", env), "401")
 
 
 def test_an_unreachable_api_gives_up_at_the_deadline(kube, tmp_path):
@@ -337,14 +337,14 @@ def test_an_invalid_config_is_one_sentence(kube, tmp_path):
     (tmp_path / "broken.json").write_text("{")
     result = run(kube, tmp_path, CONFIG_FILE=str(tmp_path / "broken.json"))
     assert_one_sentence_failure(result, "not valid JSON")
-    assert_one_sentence_failure(run_hook("secrets", {}), "CONFIG_FILE")
+    assert_one_sentence_failure(run_hook("release_secrets", {}), "CONFIG_FILE")
     assert kube.secrets == {}
 
 
 def test_it_runs_with_the_hook_images_python_and_bcrypt(kube, tmp_path):
     """The Job runs in Ralph's image: its interpreter and its bcrypt (4.1) must do."""
     env = kube_env(kube, config(), tmp_path)
-    result = run_hook("secrets", env, python=ralph_python())
+    result = run_hook("release_secrets", env, python=ralph_python())
     assert result.returncode == 0, result.stderr
     entries = json.loads(kube.decoded("t-ralph-auth")["auth.json"])
     assert bcrypt.checkpw(
