@@ -126,7 +126,8 @@ def test_inputs_digest_ignores_key_order_and_sees_every_change():
 
 def test_the_chart_shaped_config_parses():
     config = credentials.parse_config(stack_config("https://es-es-http.ns.svc:9200"))
-    assert [u.source for u in config.es_users] == ["my-ralph-es", "t-es-superset", "t-es-bootstrap"]
+    assert [(u.secret, u.existing_secret) for u in config.es_users] == [
+        ("t-es-ralph", "my-ralph-es"), ("t-es-superset", ""), ("t-es-bootstrap", "")]
     assert config.lrs_accounts[0].scopes == ("statements/write", "statements/read/mine")
     assert config.generic[0].keys == {
         "SUPERSET_SECRET_KEY": 64, "LA_STACK_ADMIN_PASSWORD": 24, "REDIS_PASSWORD": 32}

@@ -294,6 +294,14 @@ class TestWiring:
                 wired["first"].stdout
             )
 
+    def test_should_end_saying_why_the_charts_are_empty_without_sql(self, wired, sql_available):
+        """Without an SQL endpoint the run succeeds (the wiring is complete) and its last line
+        repeats that the charts wait for one; with one, the line does not say it."""
+        last = wired["first"].stdout.splitlines()[-1]
+        assert last.startswith("superset wiring: done"), last
+        waiting = "the charts stay empty until Elasticsearch serves SQL"
+        assert (waiting in last) is not sql_available, last
+
     def test_should_create_the_statements_dataset(self, wired):
         api = wired["api"]
         (bundle_ds,) = bundle_docs("datasets/*/*.yaml")

@@ -75,10 +75,6 @@ class EsUser:
     roles: tuple[str, ...]
     existing_secret: str = ""
 
-    @property
-    def source(self) -> str:
-        return self.existing_secret or self.secret
-
 
 @dataclass(frozen=True)
 class LrsAccount:
@@ -89,10 +85,6 @@ class LrsAccount:
     existing_secret: str = ""
     target: str = ""  # the index Ralph stores this account's statements in (default: its own)
     formerly: FormerName | None = None
-
-    @property
-    def source(self) -> str:
-        return self.existing_secret or self.secret
 
     def ralph_fields(self) -> dict[str, Any]:
         """What auth.json says of the account besides its credentials."""
@@ -108,10 +100,6 @@ class GenericSecret:
     keys: dict[str, int]
     existing_secret: str = ""
     formerly: FormerName | None = None
-
-    @property
-    def source(self) -> str:
-        return self.existing_secret or self.secret
 
 
 @dataclass(frozen=True)
