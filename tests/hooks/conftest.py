@@ -12,156 +12,40 @@ shaped like CloudNativePG's `<cluster>-app`) and one Valkey/Redis whose password
 from __future__ import annotations
 
 import json
-import secrets
-import shutil
-import string
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 
 from lastack.net import free_port
-from lastack.testing.services import elasticsearch, ingest_node, postgresql, ralph, valkey
-from lastack.testing.services.hookfiles import (
-    bootstrap_config,
-    bootstrap_env,
-    import_hook,
-    run_hook,
-)
+from lastack.testing import sql_standin, xapi
+from lastack.testing.services import elasticsearch, ingest_node, postgresql, ralph, superset, valkey
+from lastack.testing.services.hookfiles import bootstrap_config, run_hook
 from lastack.testing.services.processes import ServiceError
-from tests.hooks.kube_standin import TOKEN, KubeStandIn
-
-# A user-provided password full of URL-reserved characters, on purpose.
-WRITER_PASSWORD = "r@lph:p/ss%w?rd#1&+= x"
-# The chart's helm-test index (its default values), and a write alias rolled over in tests.
-TEST_INDEX = bootstrap_config()["testIndex"]
-ROLLED_ALIAS = "statements_rolled"
-
-
-def hook_module(name: str) -> ModuleType:
-    return import_hook(name)
-
-
-def error_lines(result: subprocess.CompletedProcess) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.strip()]
-
-
-def assert_one_sentence_failure(result: subprocess.CompletedProcess, *words: str) -> str:
-    """Non-zero exit, stderr is exactly one `error: ...` line (no traceback) naming `words`."""
-    assert result.returncode != 0, result.stdout
-    lines = error_lines(result)
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
-
-
-def kube_env(kube: KubeStandIn, config: dict[str, Any], workdir: Path) -> dict[str, str]:
-    config_file = workdir / "config.json"
-    config_file.write_text(json.dumps(config))
-    token_file = workdir / "token"
-    token_file.write_text(TOKEN + "\n")
-    return {
-        "CONFIG_FILE": str(config_file),
-        "K8S_API_URL": kube.url,
-        "K8S_TOKEN_FILE": str(token_file),
-        "K8S_NAMESPACE": kube.namespace,
-        "DEADLINE_SECONDS": "30",
-    }
-
-
-def services_skip_reason() -> str | None:
-    """Skip only when a prerequisite is truly absent; say how to get it."""
-    try:
-        elasticsearch.find_java()
-    except ServiceError as error:
-        return f"hooks tier needs a JDK: {error}"
-    if not elasticsearch.installed() and not shutil.which("mvn"):
-        return "hooks tier needs Maven to fetch Elasticsearch: apt-get install maven"
-    return None
-
-
-def stack_config(es_url: str) -> dict[str, Any]:
-    """The secrets hook config for the session, shaped as the chart renders it."""
-    return {
-        "labels": {"app.kubernetes.io/part-of": "la-stack",
-                   "app.kubernetes.io/managed-by": "la-stack-secrets-hook",
-                   "la-stack.io/release": "t"},
-        "annotations": {"argocd.argoproj.io/compare-options": "IgnoreExtraneous",
-                        "argocd.argoproj.io/sync-options": "Prune=false"},
-        "staleLabels": ["app.kubernetes.io/instance"],
-        "esUsers": [
-            {"secret": "t-es-ralph", "username": "la-stack-ralph",
-             "roles": ["la_stack_statements_writer"], "existingSecret": "my-ralph-es"},
-            {"secret": "t-es-superset", "username": "la-stack-superset",
-             "roles": ["la_stack_statements_reader"], "existingSecret": ""},
-            {"secret": "t-es-bootstrap", "username": "la-stack-bootstrap",
-             "roles": ["la_stack_index_bootstrap"], "existingSecret": ""},
-        ],
-        "lrsAccounts": [
-            {"secret": "t-lrs-moodle", "username": "moodle",
-             "scopes": ["statements/write", "statements/read/mine"],
-             "agent": {"mbox": "mailto:moodle@la-stack.example.org"}, "existingSecret": ""},
-            {"secret": "t-lrs-admin", "username": "admin", "scopes": ["all"],
-             "agent": {"mbox": "mailto:admin@la-stack.example.org"}, "existingSecret": ""},
-            {"secret": "t-lrs-dashboards", "username": "dashboards",
-             "scopes": ["statements/read"],
-             "agent": {"mbox": "mailto:dashboards@la-stack.example.org"}, "existingSecret": ""},
-            # Accounts whose statements Ralph stores elsewhere (auth.json `target`): the
-            # chart's helm-test account, and one writing to an alias of its own.
-            {"secret": "t-lrs-helm-test", "username": "helm-test",
-             "scopes": ["statements/write", "statements/read/mine"],
-             "agent": {"mbox": "mailto:helm-test@la-stack.example.org"}, "existingSecret": "",
-             "target": TEST_INDEX},
-            {"secret": "t-lrs-rolled", "username": "rolled",
-             "scopes": ["statements/write", "statements/read/mine"],
-             "agent": {"mbox": "mailto:rolled@la-stack.example.org"}, "existingSecret": "",
-             "target": ROLLED_ALIAS},
-        ],
-        "generic": [
-            # The keys and lengths the chart asks for (templates/_helpers.tpl).
-            {"secret": "t-superset",
-             "keys": {"SUPERSET_SECRET_KEY": 64, "LA_STACK_ADMIN_PASSWORD": 24,
-                      "REDIS_PASSWORD": 32},
-             "existingSecret": ""},
-        ],
-        "ralph": {"envSecret": "t-ralph-env", "authSecret": "t-ralph-auth",
-                  "esUrl": es_url, "esUser": "t-es-ralph"},
-    }  # fmt: skip
-
-
-@dataclass
-class EsStack:
-    kube: KubeStandIn
-    es: elasticsearch.ElasticsearchServer
-    config: dict[str, Any]
-    secrets_run: subprocess.CompletedProcess
-    workdir: Path
-    bootstrap_run: subprocess.CompletedProcess | None = None
-
-    def secret(self, name: str) -> dict[str, str]:
-        return self.kube.decoded(name)
-
-    def login(self, name: str) -> tuple[str, str]:
-        data = self.secret(name)
-        return data["username"], data["password"]
-
-    def bootstrap_env(self, config: dict[str, Any] | None = None,
-                      **overrides: str) -> dict[str, str]:
-        """es_bootstrap's environment as the chart sets it (bootstrap user, ECK-like CA,
-        the config the chart renders from its defaults unless `config` is given)."""
-        username, password = self.login("t-es-bootstrap")
-        config_file = self.workdir / f"es-bootstrap-{len(list(self.workdir.iterdir()))}.json"
-        config_file.write_text(json.dumps(config or bootstrap_config()))
-        env = bootstrap_env(self.es.url, username, password, self.es.ca_file, config_file)
-        env.update(overrides)
-        return env
+from tests.hooks.kube_standin import KubeStandIn
+from tests.hooks.moodle_standin import StandinMoodle
+from tests.hooks.superset_support import (
+    CLUSTER,
+    INDEX,
+    INSTANCE,
+    NAMESPACE,
+    STATEMENTS,
+    SupersetApi,
+    snapshot,
+    superset_installed,
+    valkey_of,
+    wire,
+)
+from tests.hooks.support import (
+    ES_USER_SECRETS,
+    WRITER_PASSWORD,
+    EsStack,
+    cnpg_app_secret,
+    cnpg_password,
+    kube_env,
+    services_skip_reason,
+    stack_config,
+)
 
 
 @pytest.fixture(scope="session")
@@ -173,13 +57,15 @@ def es_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EsStack]:
     with KubeStandIn() as kube:
         port = free_port()
         config = stack_config(f"https://127.0.0.1:{port}")
+        # Ralph's writer made by hand before the install, under the chart's name for it: its
+        # password, full of URL-reserved characters, is what Ralph must get.
         kube.put_secret(
-            "my-ralph-es",
+            ES_USER_SECRETS["writer"],
             {"username": "la-stack-ralph", "password": WRITER_PASSWORD,
              "roles": "la_stack_statements_writer"},
             "kubernetes.io/basic-auth",
         )  # fmt: skip
-        secrets_run = run_hook("secrets", kube_env(kube, config, workdir))
+        secrets_run = run_hook("release_secrets", kube_env(kube, config, workdir))
         assert secrets_run.returncode == 0, secrets_run.stderr
         users = {}
         for entry in config["esUsers"]:
@@ -226,15 +112,6 @@ def kube() -> Iterator[KubeStandIn]:
         yield standin
 
 
-def ralph_python() -> str:
-    """Ralph's interpreter (the hook image's Python and bcrypt), installed on demand."""
-    try:
-        ralph.install()
-    except ServiceError as error:
-        pytest.skip(f"Ralph's venv could not be installed: {error}")
-    return str(ralph.PYTHON)
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[postgresql.PostgresServer]:
     try:
@@ -257,29 +134,78 @@ def valkey_server(es_stack: EsStack) -> Iterator[valkey.ValkeyServer]:
         yield server
 
 
-def cnpg_app_secret(cluster: str, namespace: str, dbname: str, username: str, password: str,
-                    host: str | None = None, port: int = 5432) -> dict[str, str]:  # fmt: skip
-    """The data of the `<cluster>-app` Secret CloudNativePG generates, key for key.
-
-    CloudNativePG points every key at the `<cluster>-rw` Service; that name resolves only
-    in a cluster, so `host`/`port` (a loopback server) replace the Service's host and port
-    where given, and nothing else changes shape."""
-    short = host or f"{cluster}-rw"
-    qualified = host or f"{cluster}-rw.{namespace}"
-    return {
-        "username": username,
-        "password": password,
-        "host": short,
-        "port": str(port),
-        "dbname": dbname,
-        "uri": f"postgresql://{username}:{password}@{qualified}:{port}/{dbname}",
-        "jdbc-uri": f"jdbc:postgresql://{qualified}:{port}/{dbname}"
-                    f"?password={password}&user={username}",
-        "pgpass": f"{short}:{port}:{dbname}:{username}:{password}\n",
-    }
+@pytest.fixture(params=[500, 502], ids=["moodle-5.0", "moodle-5.2-public"])
+def moodle(request: pytest.FixtureRequest, tmp_path: Path) -> StandinMoodle:
+    """The stand-in Moodle tree, in the layout before 5.1 and in the `public/` one."""
+    return StandinMoodle(tmp_path / "moodle", branch=request.param)
 
 
-def cnpg_password() -> str:
-    """A password of CloudNativePG's alphabet (letters and digits, 64 of them)."""
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(64))
+@pytest.fixture(scope="session")
+def metastore(es_stack: EsStack, postgres_server: postgresql.PostgresServer) -> dict[str, str]:
+    """A migrated database owned by `app`, as CloudNativePG bootstraps one, and its
+    `<cluster>-app` Secret in the Kubernetes stand-in; returns that Secret's data as read
+    back from the stand-in (what `metastore.uriFrom` hands the operator)."""
+    superset_installed()
+    template, template_role = superset.ensure_template(postgres_server)
+    password = cnpg_password()
+    postgres_server.app_database("app", "app", password, template, template_role)
+    es_stack.kube.put_secret(
+        f"{CLUSTER}-app",
+        cnpg_app_secret(CLUSTER, NAMESPACE, "app", "app", password,
+                        postgres_server.host, postgres_server.port),
+        "kubernetes.io/basic-auth",
+    )  # fmt: skip
+    return es_stack.secret(f"{CLUSTER}-app")
+
+
+@pytest.fixture(scope="session")
+def superset_server(es_stack, metastore, valkey_server) -> Iterator[superset.SupersetServer]:
+    """Superset with everything from the Secrets, as the CR wires it: `secretKeyFrom`
+    SUPERSET_SECRET_KEY, `metastore.uriFrom` the CNPG `uri`, `valkey.passwordFrom`
+    REDIS_PASSWORD, the init command's admin password LA_STACK_ADMIN_PASSWORD."""
+    generated = es_stack.secret("t-superset")
+    # SQLite allowed for the charts on a SQL stand-in; the wiring never uses it.
+    with superset.SupersetServer(
+        allow_sqlite=True, instance=INSTANCE, metastore_uri=metastore["uri"],
+        valkey=valkey_of(valkey_server, generated["REDIS_PASSWORD"]),
+        secret_key=generated["SUPERSET_SECRET_KEY"],
+        admin_password=generated["LA_STACK_ADMIN_PASSWORD"],
+    ) as server:  # fmt: skip
+        yield server
+
+
+@pytest.fixture(scope="session")
+def statements_index(es_stack: EsStack) -> list[dict]:
+    """Generated statements in an index of their own, created by the bootstrap hook."""
+    created = run_hook("es_bootstrap", es_stack.bootstrap_env(
+        {**bootstrap_config(), "alias": INDEX, "testIndex": ""}))
+    assert created.returncode == 0, created.stderr
+    # Stored as Moodle sends them, live: the LRS stamps `stored` on arrival.
+    statements = [{**s, "stored": s["timestamp"]} for s in xapi.generate(STATEMENTS, seed=31)]
+    lines = []
+    for statement in statements:
+        lines += [json.dumps({"index": {"_id": statement["id"]}}), json.dumps(statement)]
+    status, answer = es_stack.es.request_raw(
+        "POST", f"/{INDEX}/_bulk?refresh=true", "\n".join(lines) + "\n", "application/x-ndjson"
+    )
+    assert status == 200 and not answer["errors"], answer
+    return statements
+
+
+@pytest.fixture(scope="session")
+def sql_available(es_stack: EsStack) -> bool:
+    return sql_standin.elasticsearch_has_sql(es_stack.es.request)
+
+
+@pytest.fixture(scope="session")
+def wired(es_stack, superset_server, statements_index, tmp_path_factory):
+    """Two runs of the hook; the module's tests look at what they did."""
+    tmp = tmp_path_factory.mktemp("superset-wiring")
+    first = wire(es_stack, superset_server, tmp)
+    assert first.returncode == 0, first.stderr + first.stdout + superset_server.log_tail()
+    api = SupersetApi(superset_server.url, *superset_server.admin)
+    before = snapshot(api)
+    second = wire(es_stack, superset_server, tmp)
+    assert second.returncode == 0, second.stderr
+    return {"first": first, "second": second, "api": api, "before": before,
+            "after": snapshot(api)}  # fmt: skip

@@ -62,7 +62,7 @@ def verb_of(statement: dict) -> dict:
 def with_expected_dimensions(statements: list[dict]) -> list[dict]:
     """The statements with la_stack as read off them: what the charts must count. The kind
     of activity (la_stack.object.type) is the one a statement carries, a word from the
-    pipeline's table that test_statements_dimensions checks on its own."""
+    pipeline's table that test_elasticsearch_dimensions.py checks on its own."""
     out = []
     for statement in statements:
         expected = {k: v for k, v in copy.deepcopy(statement).items() if k != "la_stack"}

@@ -2,7 +2,7 @@
 
 The chart's hook ServiceAccount, Role, RoleBinding and config ConfigMap are rendered and
 applied to a fresh namespace; a token for that ServiceAccount comes from the TokenRequest
-API; `secrets.py` (the copy the ConfigMap carries, as the Job mounts it) runs here with the
+API; `release_secrets.py` (the copy the ConfigMap carries, as the Job mounts it) runs here with the
 env overrides `K8S_API_URL`, `K8S_TOKEN_FILE`, `K8S_CA_FILE`, `K8S_NAMESPACE`. Unlike the
 hooks tier's stand-in server, RBAC, admission and Secret validation are the real ones.
 """
@@ -33,9 +33,9 @@ from lastack.paths import CHART_DIR
 from lastack.testing.helm_release import kubectl
 from tests.live.cluster import LiveCluster, create_namespace, delete_namespace
 
-RBAC_TEMPLATE = "templates/hooks/secrets-rbac.yaml"
-CONFIG_TEMPLATE = "templates/hooks/secrets-configmap.yaml"
-PROGRAM = "secrets.py"
+RBAC_TEMPLATE = "templates/secrets/secrets-rbac.yaml"
+CONFIG_TEMPLATE = "templates/secrets/secrets-configmap.yaml"
+PROGRAM = "release_secrets.py"
 KEEP = "kept-as-it-is-0123456789"
 
 _missing = [t for t in (RBAC_TEMPLATE, CONFIG_TEMPLATE, f"files/hooks/{PROGRAM}")

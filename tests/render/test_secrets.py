@@ -67,14 +67,15 @@ class TestSecretsHook:
         job = find(render_chart(helm=helm, show_only=SECRETS_HOOK), "Job")[0]
         pod = jmespath.search("spec.template.spec", job)
         restricted(pod)
-        assert jmespath.search("containers[0].command", pod) == ["python3", "/hooks/secrets.py"]
+        assert jmespath.search("containers[0].command", pod) == [
+            "python3", "/hooks/release_secrets.py"]
         assert pod["serviceAccountName"] == "la-stack-secrets-hook"
         assert jmespath.search("spec.activeDeadlineSeconds", job) > 600
 
     def test_should_mount_the_programs_and_the_config(self, helm):
         objects = render_chart(helm=helm, show_only=SECRETS_HOOK)
         cm = find(objects, "ConfigMap", "la-stack-secrets-hook")[0]
-        assert {"secrets.py", "hooklib.py", "secrets.json"} <= set(cm["data"])
+        assert {"release_secrets.py", "hooklib.py", "secrets.json"} <= set(cm["data"])
         env = env_of(find(objects, "Job")[0]["spec"]["template"]["spec"]["containers"][0])
         assert env["CONFIG_FILE"] == "/hooks/secrets.json"
 

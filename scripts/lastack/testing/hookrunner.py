@@ -41,7 +41,7 @@ from lastack.chart.render import ECK_API
 from lastack.cluster import kwait
 from lastack.cluster.controlplane import HOOK_RUNNER_LABEL
 
-RUN_LOCALLY = frozenset({"secrets.py"})
+RUN_LOCALLY = frozenset({"release_secrets.py"})
 MAX_RUN_SECONDS = 300
 # How long a missing ConfigMap/Secret of a volume is waited for (a kubelet retries forever;
 # the Job's own deadline ends it there).

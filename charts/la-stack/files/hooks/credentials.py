@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
+import secrets
 import string
 import urllib.parse
 from dataclasses import dataclass, field
@@ -17,9 +17,6 @@ from typing import Any
 
 import bcrypt
 
-# `random.SystemRandom` is what the stdlib `secrets` module uses underneath; we cannot import
-# `secrets` here because the hook program named secrets.py shadows it on sys.path.
-_SYSTEM_RANDOM = random.SystemRandom()
 URL_SAFE_ALPHABET = string.ascii_letters + string.digits + "-_"
 PASSWORD_LENGTH = 32
 MIN_LENGTH = 6  # ECK refuses file-realm passwords shorter than 6 characters
@@ -78,10 +75,6 @@ class EsUser:
     roles: tuple[str, ...]
     existing_secret: str = ""
 
-    @property
-    def source(self) -> str:
-        return self.existing_secret or self.secret
-
 
 @dataclass(frozen=True)
 class LrsAccount:
@@ -92,10 +85,6 @@ class LrsAccount:
     existing_secret: str = ""
     target: str = ""  # the index Ralph stores this account's statements in (default: its own)
     formerly: FormerName | None = None
-
-    @property
-    def source(self) -> str:
-        return self.existing_secret or self.secret
 
     def ralph_fields(self) -> dict[str, Any]:
         """What auth.json says of the account besides its credentials."""
@@ -111,10 +100,6 @@ class GenericSecret:
     keys: dict[str, int]
     existing_secret: str = ""
     formerly: FormerName | None = None
-
-    @property
-    def source(self) -> str:
-        return self.existing_secret or self.secret
 
 
 @dataclass(frozen=True)
@@ -349,7 +334,7 @@ def random_password(length: int = PASSWORD_LENGTH) -> str:
     """A random string of URL-safe characters (no escaping needed in URLs, YAML or shells)."""
     if length < MIN_LENGTH:
         raise ValueError(f"passwords need at least {MIN_LENGTH} characters")
-    return "".join(_SYSTEM_RANDOM.choice(URL_SAFE_ALPHABET) for _ in range(length))
+    return "".join(secrets.choice(URL_SAFE_ALPHABET) for _ in range(length))
 
 
 def hosts_with_credentials(es_url: str, credentials: Credentials) -> str:

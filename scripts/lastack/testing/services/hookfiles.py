@@ -37,11 +37,9 @@ def bootstrap_env(es_url: str, username: str, password: str, ca_file: Path | str
 
 
 def import_hook(name: str) -> ModuleType:
-    """Import a hook module in-process; never `secrets`, whose name shadows the stdlib's."""
-    if name == "secrets":
-        raise ValueError("run secrets.py as a subprocess: its name shadows the stdlib module")
+    """Import a hook module in-process, as its siblings import it from /hooks."""
     if str(HOOKS_DIR) not in sys.path:
-        sys.path.append(str(HOOKS_DIR))  # appended, so stdlib modules keep precedence
+        sys.path.append(str(HOOKS_DIR))
     return importlib.import_module(name)
 
 

@@ -51,7 +51,7 @@ def chart_env(
     """The environment the chart gives Ralph's container, read from the chart itself.
 
     The ES backend settings come from the rendered `templates/ralph/env-configmap.yaml`;
-    `hosts` is the value secrets.py writes to RALPH_BACKENDS__LRS__ES__HOSTS (the
+    `hosts` is the value release_secrets.py writes to RALPH_BACKENDS__LRS__ES__HOSTS (the
     generated Secret). Only what must point at this machine is replaced: the CA path, the
     auth.json path and Ralph's app dir (the upstream chart's own ConfigMap sets those).
     """

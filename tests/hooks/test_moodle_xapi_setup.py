@@ -32,6 +32,7 @@ from tests.hooks.moodle_standin import (
     tarball,
     tree_sha256,
 )
+from tests.hooks.support import assert_one_sentence_failure
 
 PROGRAM = CHART_DIR / "files" / "moodle" / "xapi_setup.php"
 pytestmark = [pytest.mark.hooks, requires_php]
@@ -65,11 +66,6 @@ class ProcessList:
         self._thread.join(timeout=5)
 
 
-@pytest.fixture(params=[500, 502], ids=["moodle-5.0", "moodle-5.2-public"])
-def moodle(request: pytest.FixtureRequest, tmp_path: Path) -> StandinMoodle:
-    return StandinMoodle(tmp_path / "moodle", branch=request.param)
-
-
 @pytest.fixture
 def archive() -> Iterator[tuple[str, str]]:
     files = plugin_tree()
@@ -101,15 +97,16 @@ def run_setup(moodle: StandinMoodle, config: Path, password: str, *extra: str
 
 
 def one_sentence(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode != 0, result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert lines[0].endswith("."), lines[0]
-    return lines[0]
+    """The hooks' one-sentence failure, and a sentence that ends like one."""
+    line = assert_one_sentence_failure(result)
+    assert line.endswith("."), line
+    return line
 
 
-class TestSetupDelivers:
-    """Install, configure, enable, then a queued statement reaches real Ralph."""
+class TestXapiSetup:
+    """xapi_setup.php: it delivers, refuses with one sentence, reports."""
+
+    # Install, configure, enable, then a queued statement reaches real Ralph.
 
     def test_should_wire_the_plugin_and_deliver_to_ralph(
             self, tmp_path, moodle, archive, account, ralph_server):
@@ -160,9 +157,7 @@ class TestSetupDelivers:
             assert account[1] not in line
         assert account[1] not in result.stdout + result.stderr
 
-
-class TestSetupRefuses:
-    """Each refusal is one sentence, a non-zero exit, and no change to Moodle."""
+    # Each refusal is one sentence, a non-zero exit, and no change to Moodle.
 
     def test_should_refuse_an_unsupported_moodle(self, tmp_path, archive, account, ralph_server):
         moodle = StandinMoodle(tmp_path / "moodle", branch=503)
@@ -204,9 +199,7 @@ class TestSetupRefuses:
             capture_output=True, text=True, timeout=30, check=False)
         assert "config.php" in one_sentence(result)
 
-
-class TestStatus:
-    """`--status` reads logstore_xapi's queue and failed tables."""
+    # `--status` reads logstore_xapi's queue and failed tables.
 
     def test_should_report_queued_and_failed_events(self, tmp_path, moodle, archive):
         moodle.queue(xapi.generate(5, seed=20), failed=2)

@@ -23,17 +23,20 @@ from pathlib import Path
 import pytest
 
 from lastack.paths import shared_dir
-from lastack.testing.services.hookfiles import SCRIPT_FILE, TEMPLATE_FILE
-from tests.hooks.conftest import bootstrap_config, run_hook
-from tests.hooks.statement_dimensions import (
-    COURSE,
-    OLD_COURSE,
-    course_of,
-    with_expected_dimensions,
+from lastack.testing.services.hookfiles import (
+    SCRIPT_FILE,
+    TEMPLATE_FILE,
+    bootstrap_config,
+    run_hook,
 )
+from tests.hooks.statement_dimensions import COURSE, OLD_COURSE, course_of, with_expected_dimensions
 
 pytestmark = pytest.mark.hooks
+
+
 FIXTURE = shared_dir() / "fixtures" / "logstore_xapi-v5.1.0" / "statements.json"
+
+
 SECTION = "http://id.tincanapi.com/activitytype/section"
 
 
@@ -50,7 +53,64 @@ def derived(ingest_node_server, fixture_entries) -> list[dict]:
     return ingest_node_server.run_chart_pipeline([e["statement"] for e in fixture_entries])
 
 
-class TestPipelineOnWhatMoodleSends:
+def oss_mappings(tmp_path: Path) -> Path:
+    """The chart's mappings with `flattened` as unindexed objects: 7.10's OSS distribution
+    has no `flattened` type; nothing else changes."""
+    template = json.loads(TEMPLATE_FILE.read_text())
+
+    def swap(node):
+        if isinstance(node, dict):
+            if node.get("type") == "flattened":
+                return {"type": "object", "enabled": False}
+            return {k: swap(v) for k, v in node.items()}
+        return [swap(v) for v in node] if isinstance(node, list) else node
+
+    path = tmp_path / "mappings-oss.json"
+    path.write_text(json.dumps(swap(template)))
+    return path
+
+
+def bootstrap_on(node, tmp_path: Path, alias: str):
+    config = {**bootstrap_config(), "alias": alias, "testIndex": ""}
+    config_file = tmp_path / f"config-{alias}-{uuid.uuid4().hex[:6]}.json"
+    config_file.write_text(json.dumps(config))
+    return run_hook("es_bootstrap", {
+        "ES_URL": node.url, "CONFIG_FILE": str(config_file),
+        "TEMPLATE_FILE": str(oss_mappings(tmp_path)), "SCRIPT_FILE": str(SCRIPT_FILE),
+        "DEADLINE_SECONDS": "60"})
+
+
+def write_index(node, alias: str) -> tuple[str, dict]:
+    status, body = node.request("GET", f"/_alias/{alias}")
+    assert status == 200, body
+    (index,) = [i for i, a in body.items() if a["aliases"][alias].get("is_write_index")]
+    _, settings = node.request("GET", f"/{index}/_settings")
+    return index, settings[index]["settings"]["index"]
+
+
+def bulk(node, target: str, statements: list[dict]) -> None:
+    lines = []
+    for statement in statements:
+        lines += [json.dumps({"index": {"_id": statement["id"]}}), json.dumps(statement)]
+    data = ("\n".join(lines) + "\n").encode()
+    request = urllib.request.Request(f"{node.url}/{target}/_bulk?refresh=true", data=data,
+                                     headers={"Content-Type": "application/x-ndjson"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert not json.loads(answer.read())["errors"]
+
+
+@pytest.fixture
+def scratch_alias(es_stack, request):
+    """A write alias of the test's own on the session's Elasticsearch, removed after it."""
+    alias = f"statements_{request.node.name[12:30]}"
+    yield alias
+    es_stack.es.request("DELETE", f"/{alias}-*")
+    es_stack.es.request("DELETE", f"/_index_template/la-stack-{alias}")
+
+
+class TestEsBootstrap:
+    """Its ingest pipeline: each statement's course and module."""
+
     def test_should_give_each_statement_the_course_it_names(self, fixture_entries, derived):
         with_course = 0
         for entry, doc in zip(fixture_entries, derived, strict=True):
@@ -131,54 +191,6 @@ class TestPipelineOnWhatMoodleSends:
         assert [d.get("la_stack") for d in docs] == [None, None, {
             "course": {"id": "c", "name": "c"}, "object": {"name": "c", "type": "course"}}]
 
-
-def oss_mappings(tmp_path: Path) -> Path:
-    """The chart's mappings with `flattened` as unindexed objects: 7.10's OSS distribution
-    has no `flattened` type; nothing else changes."""
-    template = json.loads(TEMPLATE_FILE.read_text())
-
-    def swap(node):
-        if isinstance(node, dict):
-            if node.get("type") == "flattened":
-                return {"type": "object", "enabled": False}
-            return {k: swap(v) for k, v in node.items()}
-        return [swap(v) for v in node] if isinstance(node, list) else node
-
-    path = tmp_path / "mappings-oss.json"
-    path.write_text(json.dumps(swap(template)))
-    return path
-
-
-def bootstrap_on(node, tmp_path: Path, alias: str):
-    config = {**bootstrap_config(), "alias": alias, "testIndex": ""}
-    config_file = tmp_path / f"config-{alias}-{uuid.uuid4().hex[:6]}.json"
-    config_file.write_text(json.dumps(config))
-    return run_hook("es_bootstrap", {
-        "ES_URL": node.url, "CONFIG_FILE": str(config_file),
-        "TEMPLATE_FILE": str(oss_mappings(tmp_path)), "SCRIPT_FILE": str(SCRIPT_FILE),
-        "DEADLINE_SECONDS": "60"})
-
-
-def write_index(node, alias: str) -> tuple[str, dict]:
-    status, body = node.request("GET", f"/_alias/{alias}")
-    assert status == 200, body
-    (index,) = [i for i, a in body.items() if a["aliases"][alias].get("is_write_index")]
-    _, settings = node.request("GET", f"/{index}/_settings")
-    return index, settings[index]["settings"]["index"]
-
-
-def bulk(node, target: str, statements: list[dict]) -> None:
-    lines = []
-    for statement in statements:
-        lines += [json.dumps({"index": {"_id": statement["id"]}}), json.dumps(statement)]
-    data = ("\n".join(lines) + "\n").encode()
-    request = urllib.request.Request(f"{node.url}/{target}/_bulk?refresh=true", data=data,
-                                     headers={"Content-Type": "application/x-ndjson"})
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        assert not json.loads(answer.read())["errors"]
-
-
-class TestBootstrapWithThePipeline:
     def test_should_install_it_as_the_write_indexs_default_pipeline(
         self, ingest_node_server, tmp_path, fixture_entries
     ):
@@ -218,18 +230,7 @@ class TestBootstrapWithThePipeline:
         _, members = ingest_node_server.request("GET", "/_alias/older")
         assert set(members) == {"older-000001", "older-000002"}, "the older statements stay"
 
-
-@pytest.fixture
-def scratch_alias(es_stack, request):
-    """A write alias of the test's own on the session's Elasticsearch, removed after it."""
-    alias = f"statements_{request.node.name[12:30]}"
-    yield alias
-    es_stack.es.request("DELETE", f"/{alias}-*")
-    es_stack.es.request("DELETE", f"/_index_template/la-stack-{alias}")
-
-
-class TestWithoutPainless:
-    """On the hooks tier's 8.19 (no ingest modules): what the mapping itself does."""
+    # On the hooks tier's 8.19 (no ingest modules): what the mapping itself does.
 
     def test_should_skip_the_pipeline_and_say_so(self, es_stack, scratch_alias):
         run = run_hook("es_bootstrap", es_stack.bootstrap_env(

@@ -1,38 +1,14 @@
 """Pre-install/pre-upgrade hook: generate la-stack's credentials once, derive Ralph's Secrets.
 
-Run as `python3 /hooks/secrets.py`. Environment:
-  CONFIG_FILE        path of the JSON config below (required)
+Run as `python3 /hooks/release_secrets.py`. Environment:
+  CONFIG_FILE        path of the JSON config (required)
   DEADLINE_SECONDS   overall time budget (default 300)
   K8S_API_URL, K8S_TOKEN_FILE, K8S_CA_FILE, K8S_NAMESPACE
                      override the in-cluster ServiceAccount defaults (for tests)
 
-Config (JSON; `credentials.parse_config` validates it, README.md explains it):
-  {"labels": {"<k>": "<v>"}, "annotations": {"<k>": "<v>"}, "staleLabels": ["<k>"],
-   "esUsers":     [{"secret": S, "username": U, "roles": [R...], "existingSecret": ""}],
-   "lrsAccounts": [{"secret": S, "username": U, "scopes": [..], "agent": {"mbox": "mailto:.."},
-                    "existingSecret": ""}],
-   "generic":     [{"secret": S, "keys": {"<key>": <length>}, "existingSecret": ""}],
-   (lrsAccounts and generic entries may add "formerly": {"secret": S, "key": "<values key>"})
-   "ralph": {"envSecret": S, "authSecret": S, "esUrl": "https://..:9200",
-             "esUser": "<secret of an esUsers entry>", "deployments": [D...]}}
-
-Rules:
-- A source Secret (one per entry) is created with random values only when it is missing and
-  is never modified afterwards. With `existingSecret`, that Secret is only read.
-- Ralph's two derived Secrets (`RALPH_BACKENDS__LRS__ES__HOSTS` and `auth.json`) are created
-  when missing and rewritten only when the sha256 of their inputs (annotation
-  `la-stack.io/inputs-sha256`) changed, so bcrypt hashes do not rotate on every upgrade.
-- When one of them is rewritten, the `deployments` that read them (Ralph's) get a new
-  `la-stack.io/restartedAt` pod-template annotation, so their Pods restart with the new
-  values; nothing is patched when nothing changed. Until that patch is done the Secret
-  carries `la-stack.io/rollout-pending`, so a run that fails in between rolls on the next.
-- `labels` (which must set app.kubernetes.io/managed-by, how the program knows its own
-  Secrets) and `annotations` go on every Secret it writes; on the ones it made, they are
-  brought up to date and `staleLabels` removed, without touching their data.
-- An entry's `formerly` is the name an earlier version gave its Secret: when only that one
-  exists (made for this release), the hook stops before writing anything and names the
-  value that keeps it, since new credentials would strand what the old ones protect.
-- Only GET, POST and PUT on Secrets by name, PATCH on those Deployments; never a list.
+The config's shape and the rules this program keeps are written once, in README.md beside
+this file (section release_secrets.py); `credentials.parse_config` is the config's
+executable form.
 """
 
 from __future__ import annotations

@@ -18,11 +18,16 @@ import uuid
 import pytest
 
 from lastack.paths import shared_dir
-from tests.hooks.conftest import ROLLED_ALIAS, TEST_INDEX, bootstrap_config, run_hook
+from lastack.testing.services.hookfiles import bootstrap_config, run_hook
+from tests.hooks.support import ROLLED_ALIAS, TEST_INDEX
 from tests.hooks.xapi_reads import STATEMENTS, read_all
 
 pytestmark = pytest.mark.hooks
+
+
 FIXTURE = shared_dir() / "fixtures" / "logstore_xapi-v5.1.0" / "statements.json"
+
+
 LONG_TEXT = 40_000  # characters: a wiki page or forum post, stripped of HTML
 
 
@@ -51,8 +56,23 @@ def search_ids(es, target: str, ids: list[str]) -> dict[str, list[dict]]:
     return found
 
 
-class TestWhatMoodleSends:
-    """logstore_xapi's statements through Ralph into the write alias, each stored once."""
+@pytest.fixture(scope="module")
+def rolled(es_stack):
+    """A write alias of its own (the `rolled` LRS account's target), bootstrapped with the
+    chart's settings and an `fs` snapshot repository."""
+    config = {**bootstrap_config(), "alias": ROLLED_ALIAS, "testIndex": "",
+              "snapshots": {"repository": {"name": "la-stack-fs", "type": "fs", "settings": {
+                  "location": str(es_stack.es.snapshot_dir / "la-stack")}},
+                            "policy": {"name": "nightly", "schedule": "0 30 1 * * ?"}}}
+    result = run_hook("es_bootstrap", es_stack.bootstrap_env(config))
+    assert result.returncode == 0, result.stderr
+    return config, result
+
+
+class TestEsBootstrap:
+    """The store es_bootstrap.py made, written and read through Ralph."""
+
+    # logstore_xapi's statements through Ralph into the write alias, each stored once.
 
     def test_the_plugins_statements_are_stored_once(self, ralph_server, es_stack,
                                                     moodle_statements):
@@ -102,8 +122,6 @@ class TestWhatMoodleSends:
             (hit,) = search_ids(es_stack.es, "statements", [original["id"]])[original["id"]]
             assert hit["_source"]["verb"] == original["verb"]
 
-
-class TestHelmTestIndex:
     def test_the_helm_test_account_writes_outside_the_alias(self, ralph_server, es_stack,
                                                             moodle_statements):
         status, ids = ralph_server.request("POST", STATEMENTS, fresh(moodle_statements[:2]),
@@ -112,23 +130,8 @@ class TestHelmTestIndex:
         assert sorted(search_ids(es_stack.es, TEST_INDEX, ids)) == sorted(ids)
         assert search_ids(es_stack.es, "statements", ids) == {}
 
-
-@pytest.fixture(scope="module")
-def rolled(es_stack):
-    """A write alias of its own (the `rolled` LRS account's target), bootstrapped with the
-    chart's settings and an `fs` snapshot repository."""
-    config = {**bootstrap_config(), "alias": ROLLED_ALIAS, "testIndex": "",
-              "snapshots": {"repository": {"name": "la-stack-fs", "type": "fs", "settings": {
-                  "location": str(es_stack.es.snapshot_dir / "la-stack")}},
-                            "policy": {"name": "nightly", "schedule": "0 30 1 * * ?"}}}
-    result = run_hook("es_bootstrap", es_stack.bootstrap_env(config))
-    assert result.returncode == 0, result.stderr
-    return config, result
-
-
-class TestRolloverAndSnapshots:
-    """In order: write, roll over, write again, read across, conflict across, snapshot,
-    lose everything, restore, then a retention-like delete and a bootstrap re-run."""
+    # In order: write, roll over, write again, read across, conflict across, snapshot,
+    # lose everything, restore, then a retention-like delete and a bootstrap re-run.
 
     def test_the_repository_is_registered_and_slm_skipped(self, rolled, es_stack):
         config, result = rolled
@@ -139,7 +142,7 @@ class TestRolloverAndSnapshots:
             again.stdout, again.stdout + again.stderr
 
     def test_the_writer_may_neither_roll_over_nor_create_indices(self, rolled, es_stack):
-        user, password = es_stack.login("my-ralph-es")
+        user, password = es_stack.login("t-es-ralph")
         for method, path in (("POST", f"/{ROLLED_ALIAS}/_rollover"),
                              ("PUT", f"/{ROLLED_ALIAS}-000009")):
             status, body = es_stack.es.request(method, path, {}, user=user, password=password)
