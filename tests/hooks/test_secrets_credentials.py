@@ -151,9 +151,6 @@ class TestReleaseSecrets:
             "SUPERSET_SECRET_KEY": 64, "LA_STACK_ADMIN_PASSWORD": 24, "REDIS_PASSWORD": 32}.items()
         assert config.ralph.es_user == ES_USER_SECRETS["writer"]
 
-    @pytest.mark.xfail(strict=True, reason="the chart renders ralph.esUser as the writer's "
-                       "existingSecret, which is no esUsers entry's secret, so the hook refuses "
-                       "the config (templates/_helpers.tpl, la-stack.hooks.secretsConfig)")
     def test_the_chart_shaped_config_parses_with_a_provided_writer_secret(self):
         values = copy.deepcopy(SESSION_VALUES)
         values["elasticsearch"]["users"]["writer"]["existingSecret"] = "my-ralph-es"

