@@ -26,7 +26,7 @@ from pathlib import Path
 
 from lastack.chart import chartdeps
 from lastack.chart.render import effective_chart_dir
-from lastack.cluster.controlplane import NODE_LABEL as KWOK_NODE_LABEL
+from lastack.cluster.kwok import NODE_LABEL as KWOK_NODE_LABEL
 from lastack.net import free_port
 from lastack.paths import CHART_DIR, TOOLS_DIR, VALUES_DIR, chart_cache_dir
 from lastack.testing import xapi
