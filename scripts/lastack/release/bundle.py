@@ -32,13 +32,12 @@ from lastack.chart.render import HelmFailedError, helm_binary
 from lastack.chart.validation import ObjectInvalidError, SchemaMissingError
 from lastack.paths import CHART_DIR, VALUES_DIR
 from lastack.release import bundle_sources
+from lastack.release.chart_archive import PublishError, write_tar_gz
 from lastack.release.publish import (
     DIST_DIR,
-    PublishError,
     chart_identity,
     env_flag,
     package_chart,
-    write_tar_gz,
 )
 
 
