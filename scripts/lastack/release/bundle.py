@@ -38,6 +38,7 @@ from lastack.release.publish import (
     chart_identity,
     env_flag,
     package_chart,
+    require_subcharts,
 )
 
 
@@ -72,9 +73,7 @@ def build_bundle(dest: Path = DIST_DIR, *, values_files: Sequence[Path] = (),
     with tempfile.TemporaryDirectory(prefix="la-stack-bundle-") as tmp:
         root = Path(tmp) / f"{name}-bundle-{version}"
         root.mkdir()
-        absent = chartdeps.missing(chart_dir)
-        if absent and not allow_partial:
-            package_chart(chart_dir, root, helm=helm)  # refuses, naming the absent subcharts
+        absent = require_subcharts(chart_dir, allow_partial)
         lacking = [f"{d.archive}: subchart archive absent" for d in absent]
         try:
             fetched = bundle_sources.gather(root, chart_values.effective(values_files, chart_dir),

@@ -40,7 +40,7 @@ from lastack.release.chart_archive import (
 # The archive's names, for the callers that know packaging as one module.
 __all__ = ["PARTIAL_ANNOTATION", "PublishError", "archive_members", "archive_metadata",
            "chart_identity", "missing_in_archive", "package", "package_chart", "publish",
-           "publish_chart"]
+           "publish_chart", "require_subcharts"]
 
 DIST_DIR = REPO_ROOT / "dist"
 # `helm push` ends with `Digest: sha256:…` (Helm 3 and 4).
@@ -57,17 +57,26 @@ def archive_path(chart_dir: Path = CHART_DIR, dest: Path = DIST_DIR) -> Path:
     return dest / f"{name}-{version}.tgz"
 
 
-def package_chart(chart_dir: Path = CHART_DIR, dest: Path = DIST_DIR, *,
-                  allow_partial: bool = False, helm: str = "helm4") -> Path:
-    """Write `<dest>/<name>-<version>.tgz` with the vendored subcharts; return its path."""
-    name, version = chart_identity(chart_dir)
+def require_subcharts(chart_dir: Path = CHART_DIR, allow_partial: bool = False
+                      ) -> list[chartdeps.Dependency]:
+    """The absent subcharts; refuses, naming their archives, unless a partial chart is asked
+    for (what `make package` and `make bundle` both say)."""
     absent = chartdeps.missing(chart_dir)
     if absent and not allow_partial:
+        name, version = chart_identity(chart_dir)
         archives = ", ".join(d.archive for d in absent)
         raise PublishError(
             f"cannot package {name} {version}: subchart archives missing from "
             f"{chartdeps.vendored_dir(chart_dir)}: {archives} (run `make deps`, or set "
             "ALLOW_PARTIAL=1 for an archive without them).")
+    return absent
+
+
+def package_chart(chart_dir: Path = CHART_DIR, dest: Path = DIST_DIR, *,
+                  allow_partial: bool = False, helm: str = "helm4") -> Path:
+    """Write `<dest>/<name>-<version>.tgz` with the vendored subcharts; return its path."""
+    name, version = chart_identity(chart_dir)
+    absent = require_subcharts(chart_dir, allow_partial)
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / f"{name}-{version}.tgz"
     target.unlink(missing_ok=True)
