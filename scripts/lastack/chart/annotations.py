@@ -20,8 +20,13 @@ comment after a value is never read):
     # @schema-root-rule <k>: <v>[; <k>: <v>]...
                                  the same, appended to the root's `allOf`; allowed in
                                  any comment block (the file header is the usual place)
+    # @schema-def <name> <k>: <v>[; <k>: <v>]...
+                                 a shared sub-schema, `$defs/<name>` of the root; allowed
+                                 where a root rule is. Keys of one shape say
+                                 `# @schema-rule $ref: '#/$defs/<name>'` (inside `allOf`:
+                                 draft-07 ignores the other keywords beside a `$ref`)
 
-The three `@schema…` lines may be continued like descriptions, so long rules stay readable.
+The `@schema…` lines may be continued like descriptions, so long rules stay readable.
 
 `<k>` is a draft-07 keyword and `<v>` a YAML flow value (`{a: 1}`, `[x, y]`, `'^v?[0-9.]+$'`);
 `;` inside brackets or quotes does not split. Write patterns plain or in single quotes
@@ -45,28 +50,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema
 import yaml
 
-# Draft-07 keywords an annotation may set; anything else is a typo worth failing on.
-KEYWORDS = frozenset({
-    "$comment", "$ref", "additionalItems", "additionalProperties", "allOf", "anyOf", "const",
-    "contains", "contentEncoding", "contentMediaType", "default", "definitions",
-    "dependencies", "description", "else", "enum", "examples", "exclusiveMaximum",
-    "exclusiveMinimum", "format", "if", "items", "maxItems", "maxLength", "maxProperties",
-    "maximum", "minItems", "minLength", "minProperties", "minimum", "multipleOf", "not",
-    "oneOf", "pattern", "patternProperties", "properties", "propertyNames", "readOnly",
-    "required", "then", "title", "type", "uniqueItems", "writeOnly",
-})
-EXTRA_KEYWORDS = frozenset({"nullable"})
+from lastack.chart.annotation_keywords import AnnotationError, fail, parse_keywords
 
 _DESCRIPTION = re.compile(r"#\s--(?:\s(?P<text>.*))?$")
 _DIRECTIVE = re.compile(r"#\s@(?P<name>schema[\w-]*)(?:\s+(?P<body>.*))?$")
 _CONTINUATION = re.compile(r"#(?:\s{2,}(?P<text>.*))?$")
 _RULE_DIRECTIVES = {"schema-rule", "schema-root-rule"}
-
-
-class AnnotationError(ValueError):
-    """values.yaml cannot be turned into a schema; the message names the line."""
+_DEFINITION = re.compile(r"(?P<name>[A-Za-z][\w-]*)\s+(?P<body>\S.*)$")
 
 
 @dataclass
@@ -87,6 +80,7 @@ class ParsedValues:
     docs: dict[tuple[str, ...], KeyDoc]
     root_rules: list[dict[str, Any]]
     source: str
+    definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # the root's $defs
 
     def line_of(self, path: tuple[str, ...]) -> int | None:
         """The line of the deepest documented ancestor-or-self of `path`."""
@@ -97,67 +91,14 @@ class ParsedValues:
         return None
 
 
-def _fail(source: str, line: int, message: str) -> AnnotationError:
-    return AnnotationError(f"{source}:{line}: {message}")
-
-
-def _split_top_level(body: str) -> list[str]:
-    """Split `k: v; k: v` on the `;` that sit outside brackets and quotes."""
-    parts, depth, quote, start, prev = [], 0, "", 0, ":"
-    for i, ch in enumerate(body):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"" and prev in ":,[{;":
-            quote = ch  # only a quote that opens a value: `Ralph's` is plain text
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        elif ch == ";" and depth == 0:
-            parts.append(body[start:i])
-            start = i + 1
-        if not ch.isspace():
-            prev = ch
-    parts.append(body[start:])
-    return [p.strip() for p in parts if p.strip()]
-
-
-def parse_keywords(body: str, source: str, line: int) -> dict[str, Any]:
-    """`k: v; k: v` → {k: v}, each value read as YAML flow; errors name the line."""
-    if not body or not body.strip():
-        raise _fail(source, line, "empty @schema annotation (expected `key: value`)")
-    out: dict[str, Any] = {}
-    for part in _split_top_level(body):
-        key, sep, raw = part.partition(":")
-        key = key.strip()
-        if not sep or not key or not raw.strip():
-            raise _fail(source, line, f"malformed annotation {part!r} (expected `key: value`)")
-        if key not in KEYWORDS | EXTRA_KEYWORDS:
-            raise _fail(source, line, f"unknown schema keyword {key!r}")
-        try:
-            value = yaml.safe_load(raw.strip())
-        except yaml.YAMLError as err:
-            problem = getattr(err, "problem", None) or "invalid YAML"
-            raise _fail(source, line, f"value of {key!r} is not valid YAML flow: {problem}")\
-                from None
-        if key in out:
-            raise _fail(source, line, f"keyword {key!r} given twice")
-        if key == "$ref" and not str(value).startswith("#"):
-            raise _fail(source, line, "only local $ref (starting with '#') is allowed")
-        out[key] = value
-    return out
-
-
 def _merge_keywords(doc: KeyDoc, new: dict[str, Any], source: str, line: int) -> None:
     for key, value in new.items():
         if key == "allOf" and isinstance(value, list):
             doc.rules.extend(value)
         elif key in doc.keywords:
-            raise _fail(source, line, f"keyword {key!r} already set for this key")
+            raise fail(source, line, f"keyword {key!r} already set for this key")
         else:
             doc.keywords[key] = value
-
 
 
 @dataclass
@@ -202,16 +143,35 @@ def _comment_blocks(lines: list[str], content: set[int]) -> list[tuple[list[int]
     return blocks
 
 
+def _define(body: str, line: int, parsed: ParsedValues) -> None:
+    match = _DEFINITION.match(body)
+    if match is None:
+        raise fail(parsed.source, line, "@schema-def needs a name, then `key: value` keywords")
+    if match["name"] in parsed.definitions:
+        raise fail(parsed.source, line, f"definition {match['name']!r} given twice")
+    definition = parse_keywords(match["body"], parsed.source, line)
+    try:
+        jsonschema.Draft7Validator.check_schema(definition)
+    except jsonschema.SchemaError as err:
+        raise fail(parsed.source, line, f"invalid schema for definition {match['name']!r}: "
+                   f"{err.message}") from None
+    parsed.definitions[match["name"]] = definition
+
+
 def _apply_directive(name: str, body: str, line: int, doc: KeyDoc | None,
-                     root_rules: list[dict[str, Any]], source: str) -> None:
+                     parsed: ParsedValues) -> None:
+    source = parsed.source
     if name == "schema-root-rule":
-        root_rules.append(parse_keywords(body, source, line))
+        parsed.root_rules.append(parse_keywords(body, source, line))
+        return
+    if name == "schema-def":
+        _define(body, line, parsed)
         return
     if name not in {"schema"} | _RULE_DIRECTIVES:
-        raise _fail(source, line, f"unknown directive @{name} "
-                    "(known: @schema, @schema-rule, @schema-root-rule)")
+        raise fail(source, line, f"unknown directive @{name} "
+                    "(known: @schema, @schema-rule, @schema-root-rule, @schema-def)")
     if doc is None:
-        raise _fail(source, line, f"@{name} is not directly above a key")
+        raise fail(source, line, f"@{name} is not directly above a key")
     parsed = parse_keywords(body, source, line)
     if name == "schema-rule":
         doc.rules.append(parsed)
@@ -221,7 +181,7 @@ def _apply_directive(name: str, body: str, line: int, doc: KeyDoc | None,
 
 
 def _read_block(block: list[int], lines: list[str], doc: KeyDoc | None,
-                root_rules: list[dict[str, Any]], source: str) -> None:
+                parsed: ParsedValues) -> None:
     """Fill `doc` from one comment block (doc is None when no key follows the block)."""
     description: list[str] | None = None
     described = False  # a description was seen and closed
@@ -233,8 +193,7 @@ def _read_block(block: list[int], lines: list[str], doc: KeyDoc | None,
             pending[1].append(cont["text"].strip())  # a long annotation goes on
             continue
         if pending:
-            _apply_directive(pending[0], " ".join(pending[1]), pending[2], doc, root_rules,
-                             source)
+            _apply_directive(pending[0], " ".join(pending[1]), pending[2], doc, parsed)
             pending = None
         if i is None:
             break
@@ -246,9 +205,9 @@ def _read_block(block: list[int], lines: list[str], doc: KeyDoc | None,
             pending = (directive["name"], [directive["body"] or ""], i + 1)
         elif desc:
             if doc is None:
-                raise _fail(source, i + 1, "`# --` description is not directly above a key")
+                raise fail(parsed.source, i + 1, "`# --` description is not directly above a key")
             if described or description is not None:
-                raise _fail(source, i + 1, "second `# --` description for the same key")
+                raise fail(parsed.source, i + 1, "second `# --` description for the same key")
             description = [(desc["text"] or "").strip()]
         elif cont and description is not None:
             description.append((cont["text"] or "").strip())
@@ -290,8 +249,7 @@ def parse_values(text: str, source: str = "values.yaml") -> ParsedValues:
         _walk_nodes(loader, root, (), False, keys, content)
         loader.dispose()
     lines = text.splitlines()
-    docs: dict[tuple[str, ...], KeyDoc] = {}
-    root_rules: list[dict[str, Any]] = []
+    parsed = ParsedValues(values, {}, [], source)
     for block, after in _comment_blocks(lines, content):
         key = keys.get(after) if after is not None else None
         if key is None and after is not None and lines[after].lstrip().startswith("-"):
@@ -299,14 +257,14 @@ def parse_values(text: str, source: str = "values.yaml") -> ParsedValues:
         doc: KeyDoc | None = None
         if key is not None:
             doc = KeyDoc(key.path, after + 1)
-        _read_block(block, lines, doc, root_rules, source)
+        _read_block(block, lines, doc, parsed)
         if doc is None or not (doc.description or doc.keywords or doc.rules):
             continue
         if key is not None and key.in_list:
             if doc.keywords or doc.rules:
-                raise _fail(source, doc.schema_lines[0],
+                raise fail(source, doc.schema_lines[0],
                             "@schema inside a list item is not supported; annotate the list "
                             "key with `items:` instead")
             continue  # descriptions of list-item keys are just comments
-        docs[doc.path] = doc
-    return ParsedValues(values, docs, root_rules, source)
+        parsed.docs[doc.path] = doc
+    return parsed

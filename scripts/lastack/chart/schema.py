@@ -145,7 +145,8 @@ class _Builder:
             raise AnnotationError(
                 f"{self.parsed.source}:{where}: invalid schema for "
                 f"{'.'.join(doc.path)}: {err.message}") from None
-        validator = jsonschema.Draft7Validator(probe)
+        # The shared definitions beside it, so that an example can follow a `$ref`.
+        validator = jsonschema.Draft7Validator({**probe, "$defs": self.parsed.definitions})
         for example in probe.get("examples", []):
             error = jsonschema.exceptions.best_match(validator.iter_errors(example))
             if error:
@@ -168,12 +169,36 @@ def build_schema(parsed: ParsedValues, open_sections: set[str] | frozenset[str] 
     schema["additionalProperties"] = False
     if parsed.root_rules:
         schema["allOf"] = schema.get("allOf", []) + parsed.root_rules
+    if parsed.definitions:
+        schema["$defs"] = parsed.definitions
+    _check_refs(parsed, schema, schema)
     try:
         jsonschema.Draft7Validator.check_schema(schema)
     except jsonschema.SchemaError as err:
         raise AnnotationError(f"{parsed.source}: invalid root rule: {err.message}") from None
     _check_defaults(parsed, schema)
     return schema
+
+
+def _check_refs(parsed: ParsedValues, node: Any, root: dict[str, Any], where: str = "") -> None:
+    """Every local `$ref` points at a sub-schema of the document (a misspelt definition
+    would otherwise fail only when a value reaches it); `where` is the schema path so far."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            _check_refs(parsed, item, root, f"{where}/{index}")
+    if not isinstance(node, dict):
+        return
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        target: Any = root
+        for part in ref.removeprefix("#").strip("/").split("/") if ref != "#" else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            target = target.get(part) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            raise AnnotationError(f"{parsed.source}: $ref {ref!r} at {where or '/'} points at "
+                                  "no sub-schema (a definition is missing or misspelt)")
+    for key, value in node.items():
+        _check_refs(parsed, value, root, f"{where}/{key}")
 
 
 def _check_defaults(parsed: ParsedValues, schema: dict[str, Any]) -> None:
