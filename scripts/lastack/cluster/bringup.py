@@ -157,32 +157,29 @@ def bring_up(state: ClusterState, state_file: Path, binaries: dict[str, Path],
     def healthz(p: dict[str, int]) -> Callable[[], bool]:
         return lambda: https_ok(f"https://127.0.0.1:{p['port']}/healthz", insecure)
 
-    def kcm_argv(p: dict[str, int]) -> list[str]:
-        kc = cfg / "controller-manager.kubeconfig"
+    def component_argv(name: str, p: dict[str, int]) -> list[str]:
+        # What controller-manager and scheduler share: their kubeconfig for everything,
+        # /healthz on a loopback port, one instance (no leader election).
+        kc = cfg / f"{name}.kubeconfig"
         return [
-            str(binaries["kube-controller-manager"]), f"--kubeconfig={kc}",
+            str(binaries[f"kube-{name}"]), f"--kubeconfig={kc}",
             f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
             "--bind-address=127.0.0.1", f"--secure-port={p['port']}",
-            f"--cert-dir={workdir / 'controller-manager'}",
-            "--leader-elect=false", "--use-service-account-credentials=true",
-            f"--service-account-private-key-file={pki / 'sa.key'}",
-            f"--root-ca-file={pki / 'ca.crt'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--enable-hostpath-provisioner=true", "--profiling=false", "--v=0",
-        ]
-
-    def scheduler_argv(p: dict[str, int]) -> list[str]:
-        kc = cfg / "scheduler.kubeconfig"
-        return [
-            str(binaries["kube-scheduler"]), f"--kubeconfig={kc}",
-            f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
-            "--bind-address=127.0.0.1", f"--secure-port={p['port']}",
-            f"--cert-dir={workdir / 'scheduler'}", "--leader-elect=false",
+            f"--cert-dir={workdir / name}", "--leader-elect=false",
             "--profiling=false", "--v=0",
         ]
 
+    def kcm_argv(p: dict[str, int]) -> list[str]:
+        return [
+            *component_argv("controller-manager", p), "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--root-ca-file={pki / 'ca.crt'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--enable-hostpath-provisioner=true",
+        ]
+
     kcm, _ = start("kube-controller-manager", ("port",), kcm_argv, healthz, 90)
-    start("kube-scheduler", ("port",), scheduler_argv, healthz, 90)
+    start("kube-scheduler", ("port",), lambda p: component_argv("scheduler", p), healthz, 90)
 
     nodes_yaml = yaml.safe_dump_all([node_manifest(n) for n in state.nodes])
     kubectl(kubeconfig, "apply", "-f", "-", stdin=nodes_yaml)
