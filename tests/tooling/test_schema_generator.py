@@ -324,6 +324,74 @@ class TestConditionalRules:
         assert is_valid(schema, {"profile": "production", "es": {"count": 3}})
 
 
+class TestSharedDefinitions:
+    """`@schema-def`: one sub-schema in the root's `$defs`, referenced by keys of one shape."""
+
+    VALUES = """
+        # @schema-def cred type: object; properties: {existingSecret: {type: string,
+        #  pattern: '^[a-z]*$'}}; if: {properties: {existingSecret: {const: ""}}};
+        #  then: {properties: {secretName: {minLength: 1}}}
+
+        users:
+          # @schema-rule $ref: '#/$defs/cred'
+          writer:
+            secretName: w
+            existingSecret: ""
+          # @schema-rule $ref: '#/$defs/cred'
+          reader:
+            secretName: r
+            existingSecret: ""
+        """
+
+    def test_should_write_the_definition_once_and_reference_it_from_each_key(self):
+        schema = generate(self.VALUES)
+        assert list(schema["$defs"]) == ["cred"]
+        assert schema["$defs"]["cred"]["then"] == {"properties": {"secretName": {"minLength": 1}}}
+        for key in ("users.writer", "users.reader"):
+            assert prop(schema, key)["allOf"] == [{"$ref": "#/$defs/cred"}]
+            assert "pattern" not in prop(schema, f"{key}.existingSecret")
+
+    @pytest.mark.parametrize("user", ["writer", "reader"])
+    def test_should_apply_the_definition_to_every_referencing_key(self, user):
+        schema = generate(self.VALUES)
+
+        def valid(**block) -> bool:
+            return is_valid(schema, {"users": {user: block}})
+
+        assert valid(secretName="mine", existingSecret="")
+        assert valid(secretName="", existingSecret="theirs")
+        assert not valid(secretName="", existingSecret="")
+        assert not valid(secretName="mine", existingSecret="Not_A_Name")
+
+    def test_should_follow_a_definition_from_an_example(self):
+        with pytest.raises(AnnotationError, match="example 0 of k"):
+            generate("""
+                # @schema-def positive minimum: 1
+
+                # @schema-rule $ref: '#/$defs/positive'
+                # @schema examples: [0]
+                k: 1
+                """)
+
+    @pytest.mark.parametrize(("text", "line", "words"), [
+        ("# @schema-def\nk: 1\n", 1, "needs a name"),
+        ("# @schema-def cred\nk: 1\n", 1, "needs a name"),
+        ("# @schema-def cred minimun: 1\nk: 1\n", 1, "unknown schema keyword 'minimun'"),
+        ("# @schema-def cred minimum: low\nk: 1\n", 1, "invalid schema for definition 'cred'"),
+        ("# @schema-def cred minimum: 1\n# @schema-def cred minimum: 2\nk: 1\n", 2,
+         "definition 'cred' given twice"),
+    ])
+    def test_should_name_the_line_of_a_bad_definition(self, text, line, words):
+        with pytest.raises(AnnotationError) as err:
+            generate(text)
+        assert str(err.value).startswith(f"values.yaml:{line}:"), err.value
+        assert words in str(err.value)
+
+    def test_should_reject_a_reference_to_no_definition(self):
+        with pytest.raises(AnnotationError, match=r"'#/\$defs/cerd' .* no sub-schema"):
+            generate("# @schema-def cred minimum: 1\n\n# @schema-rule $ref: '#/$defs/cerd'\nk: 1\n")
+
+
 class TestErrors:
     """Malformed annotations fail with the file and line."""
 

@@ -12,19 +12,19 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
+from lastack.bench.bench_live import Row, lifecycle_rows, operator_build_rows
 from lastack.chart import chartdeps
 from lastack.chart.render import render_manifest
 from lastack.paths import REPO_ROOT
 
-# Extra benchmarks: "module:function" returning rows of (name, value, unit); absent ones skipped.
-EXTRA_BENCHMARKS: tuple[str, ...] = ("lastack.bench.bench_live:operator_build_rows",
-                                      "lastack.bench.bench_live:lifecycle_rows")
+# Benchmarks on the local control plane, each returning rows of (name, value, unit).
+EXTRA_BENCHMARKS: tuple[Callable[[], list[Row]], ...] = (operator_build_rows, lifecycle_rows)
 
 
 def time_render(helm: str, runs: int) -> list[float]:
@@ -61,9 +61,8 @@ def main(args: list[str]) -> int:
         seconds, code = time_render_tier()
         status = "passed" if code == 0 else f"pytest exit {code}"
         rows.append((f"render test tier wall time ({status})", f"{seconds:.1f} s"))
-    for spec in EXTRA_BENCHMARKS:
-        module, func = spec.split(":")
-        for name, value, unit in getattr(importlib.import_module(module), func)():
+    for benchmark in EXTRA_BENCHMARKS:
+        for name, value, unit in benchmark():
             rows.append((name, f"{value} {unit}"))
 
     width = max(len(name) for name, _ in rows)

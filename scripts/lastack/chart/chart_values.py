@@ -48,6 +48,11 @@ def default(path: str) -> Any:
     return node
 
 
+def pins_in(script: str) -> tuple[str, ...]:
+    """The `name==version` requirements `script` installs, in order, once each."""
+    return tuple(dict.fromkeys(f"{n}=={v}" for n, v in PIP_PIN.findall(script)))
+
+
 def pip_pins(path: str) -> tuple[str, ...]:
-    """The `name==version` requirements a script at `path` installs, in order, once each."""
-    return tuple(dict.fromkeys(f"{n}=={v}" for n, v in PIP_PIN.findall(default(path))))
+    """The pins of the script at a dotted path of values.yaml (see pins_in)."""
+    return pins_in(default(path))

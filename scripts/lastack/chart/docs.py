@@ -16,7 +16,7 @@ import yaml
 
 from lastack.chart import generated
 from lastack.chart import schema as schema_mod
-from lastack.chart.chart_values import PIP_PIN
+from lastack.chart.chart_values import pins_in
 from lastack.paths import CHART_DIR, REPO_ROOT
 from lastack.tools.controlplane_build import CNPG_VERSION, ECK_VERSION
 from lastack.tools.toolchain import KUBERNETES_VERSION
@@ -137,8 +137,7 @@ def context(chart_dir: Path = CHART_DIR) -> dict[str, Any]:
         "dependencies": deps, "eckOperatorVersion": ECK_OPERATOR_VERSION,
         "cnpgVersion": CNPG_VERSION, "cnpgBranch": CNPG_VERSION.rsplit(".", 1)[0],
         "supersetImage": "{repository}:{tag}".format(**parsed.values["superset"]["image"]),
-        "supersetDrivers": " ".join(dict.fromkeys(
-            f"{n}=={v}" for n, v in PIP_PIN.findall(parsed.values["superset"]["bootstrapScript"]))),
+        "supersetDrivers": " ".join(pins_in(parsed.values["superset"]["bootstrapScript"])),
         "testedKubernetesVersion": KUBERNETES_VERSION,
         "helmTimeout": helm_timeout(parsed.values),
         "sections": values_sections(parsed.values, schema),

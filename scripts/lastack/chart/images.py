@@ -86,6 +86,14 @@ def qualified(image: str) -> str:
     return f"docker.io/{image}" if rest else f"docker.io/library/{image}"
 
 
+def repository(image: str) -> str:
+    """The repository an image reference names, without its tag or digest
+    (`ghcr.io/a/b:1@sha256:…` is `ghcr.io/a/b`; a registry's port is kept)."""
+    path = image.split("@", 1)[0]
+    head, _, last = path.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
 def stack_images(objects: Iterable[dict]) -> list[str]:
     return sorted(set().union(*(images_of(o) for o in objects)))
 

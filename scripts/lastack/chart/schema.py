@@ -1,41 +1,7 @@
 """Generate `values.schema.json` (JSON Schema draft-07) from the annotated `values.yaml`.
 
 `values.yaml` is the single source of truth: types come from the default values,
-everything else from comment lines written directly above a key (no blank line
-between the comment block and the key).
-
-Annotation grammar (whole comment lines; leading indentation is ignored; a trailing
-comment after a value is never read):
-
-    # -- <text>                  description of the key below; at most one per key
-    #  <text>                    continuation (`#` + at least two spaces); a bare `#`
-                                 starts a new paragraph
-    # @schema <k>: <v>[; <k>: <v>]...
-                                 JSON-schema keywords for the key below; continuation
-                                 lines (`#  ...`) right after it extend it
-    # @schema-rule <k>: <v>[; <k>: <v>]...
-                                 one conditional/combined rule for the key below
-                                 (e.g. `if: ...; then: ...`), appended to its `allOf`
-    # @schema-root-rule <k>: <v>[; <k>: <v>]...
-                                 the same, appended to the root's `allOf`; allowed in
-                                 any comment block (the file header is the usual place)
-
-The three `@schema…` lines may be continued like descriptions, so long rules stay readable.
-
-`<k>` is a draft-07 keyword and `<v>` a YAML flow value (`{a: 1}`, `[x, y]`, `'^v?[0-9.]+$'`);
-`;` inside brackets or quotes does not split. Write patterns plain or in single quotes
-(double quotes make YAML read backslashes as escapes). A description ends at the first
-line that is neither a continuation nor a bare `#`; other comment lines (notes,
-commented-out YAML) are ignored. Keys inside list items cannot be annotated (give the list
-an `items:` instead); a `# --` there is just a comment. Two keywords are ours, not JSON
-Schema's:
-
-* `nullable: true` adds `"null"` to the key's type;
-* `required: true` lists the key in its parent's `required` (a list keeps its JSON-schema
-  meaning: the named child keys are required).
-
-A repeated keyword in one key's annotations is an error, except `allOf`, whose lists are
-concatenated (that is what `@schema-rule` does).
+everything else from its annotations (their grammar: `lastack.chart.annotations`).
 
 Inference from the default: bool → boolean, int → integer, float → number, str → string
 (but a Kubernetes quantity with a unit, like `50m` or `64Mi`, → string or number),
@@ -58,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,282 +31,18 @@ import jsonschema
 import yaml
 
 from lastack.chart import generated
+from lastack.chart.annotations import AnnotationError, KeyDoc, ParsedValues, parse_values
 from lastack.paths import CHART_DIR, REPO_ROOT
+
+# What the docs generator and the tests read from here, besides the schema builder.
+__all__ = ["SCHEMA_FILE", "AnnotationError", "build_schema", "dump", "generate", "main",
+           "parse_values", "subchart_sections"]
 
 SCHEMA_FILE = "values.schema.json"
 DRAFT = "http://json-schema.org/draft-07/schema#"
 
-# Draft-07 keywords an annotation may set; anything else is a typo worth failing on.
-KEYWORDS = frozenset({
-    "$comment", "$ref", "additionalItems", "additionalProperties", "allOf", "anyOf", "const",
-    "contains", "contentEncoding", "contentMediaType", "default", "definitions",
-    "dependencies", "description", "else", "enum", "examples", "exclusiveMaximum",
-    "exclusiveMinimum", "format", "if", "items", "maxItems", "maxLength", "maxProperties",
-    "maximum", "minItems", "minLength", "minProperties", "minimum", "multipleOf", "not",
-    "oneOf", "pattern", "patternProperties", "properties", "propertyNames", "readOnly",
-    "required", "then", "title", "type", "uniqueItems", "writeOnly",
-})
-EXTRA_KEYWORDS = frozenset({"nullable"})
-
-_DESCRIPTION = re.compile(r"#\s--(?:\s(?P<text>.*))?$")
-_DIRECTIVE = re.compile(r"#\s@(?P<name>schema[\w-]*)(?:\s+(?P<body>.*))?$")
-_CONTINUATION = re.compile(r"#(?:\s{2,}(?P<text>.*))?$")
-_RULE_DIRECTIVES = {"schema-rule", "schema-root-rule"}
-
-
-class AnnotationError(ValueError):
-    """values.yaml cannot be turned into a schema; the message names the line."""
-
-
-@dataclass
-class KeyDoc:
-    """What the comment block above one key says about it."""
-
-    path: tuple[str, ...]
-    line: int  # 1-based line of the key
-    description: str = ""
-    keywords: dict[str, Any] = field(default_factory=dict)
-    rules: list[dict[str, Any]] = field(default_factory=list)
-    schema_lines: list[int] = field(default_factory=list)  # `@schema…` lines, for errors
-
-
-@dataclass
-class ParsedValues:
-    values: dict[str, Any]
-    docs: dict[tuple[str, ...], KeyDoc]
-    root_rules: list[dict[str, Any]]
-    source: str
-
-    def line_of(self, path: tuple[str, ...]) -> int | None:
-        """The line of the deepest documented ancestor-or-self of `path`."""
-        for end in range(len(path), 0, -1):
-            doc = self.docs.get(path[:end])
-            if doc:
-                return doc.line
-        return None
-
-
-def _fail(source: str, line: int, message: str) -> AnnotationError:
-    return AnnotationError(f"{source}:{line}: {message}")
-
-
-def _split_top_level(body: str) -> list[str]:
-    """Split `k: v; k: v` on the `;` that sit outside brackets and quotes."""
-    parts, depth, quote, start, prev = [], 0, "", 0, ":"
-    for i, ch in enumerate(body):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"" and prev in ":,[{;":
-            quote = ch  # only a quote that opens a value: `Ralph's` is plain text
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        elif ch == ";" and depth == 0:
-            parts.append(body[start:i])
-            start = i + 1
-        if not ch.isspace():
-            prev = ch
-    parts.append(body[start:])
-    return [p.strip() for p in parts if p.strip()]
-
-
-def parse_keywords(body: str, source: str, line: int) -> dict[str, Any]:
-    """`k: v; k: v` → {k: v}, each value read as YAML flow; errors name the line."""
-    if not body or not body.strip():
-        raise _fail(source, line, "empty @schema annotation (expected `key: value`)")
-    out: dict[str, Any] = {}
-    for part in _split_top_level(body):
-        key, sep, raw = part.partition(":")
-        key = key.strip()
-        if not sep or not key or not raw.strip():
-            raise _fail(source, line, f"malformed annotation {part!r} (expected `key: value`)")
-        if key not in KEYWORDS | EXTRA_KEYWORDS:
-            raise _fail(source, line, f"unknown schema keyword {key!r}")
-        try:
-            value = yaml.safe_load(raw.strip())
-        except yaml.YAMLError as err:
-            problem = getattr(err, "problem", None) or "invalid YAML"
-            raise _fail(source, line, f"value of {key!r} is not valid YAML flow: {problem}")\
-                from None
-        if key in out:
-            raise _fail(source, line, f"keyword {key!r} given twice")
-        if key == "$ref" and not str(value).startswith("#"):
-            raise _fail(source, line, "only local $ref (starting with '#') is allowed")
-        out[key] = value
-    return out
-
-
-def _merge_keywords(doc: KeyDoc, new: dict[str, Any], source: str, line: int) -> None:
-    for key, value in new.items():
-        if key == "allOf" and isinstance(value, list):
-            doc.rules.extend(value)
-        elif key in doc.keywords:
-            raise _fail(source, line, f"keyword {key!r} already set for this key")
-        else:
-            doc.keywords[key] = value
-
-
-# --- reading values.yaml -------------------------------------------------------------------
-
-@dataclass
-class _KeyLine:
-    path: tuple[str, ...]
-    in_list: bool
-
-
-def _walk_nodes(loader: yaml.SafeLoader, node: yaml.Node, path: tuple[str, ...], in_list: bool,
-                keys: dict[int, _KeyLine], content: set[int]) -> None:
-    """Record the line of every block-mapping key and the lines that are scalar content."""
-    if isinstance(node, yaml.ScalarNode) or getattr(node, "flow_style", False):
-        # Lines inside a multi-line scalar or flow collection are text, even when they
-        # start with `#`. A block scalar's end mark sits at column 0 of the next line.
-        last = node.end_mark.line - (1 if node.end_mark.column == 0 else 0)
-        content.update(range(node.start_mark.line + 1, last + 1))
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _walk_nodes(loader, item, path + ("[]",), True, keys, content)
-    elif isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = str(loader.construct_object(key_node, deep=True))
-            keys.setdefault(key_node.start_mark.line, _KeyLine(path + (key,), in_list))
-            _walk_nodes(loader, value_node, path + (key,), in_list, keys, content)
-
-
-def _comment_blocks(lines: list[str], content: set[int]) -> list[tuple[list[int], int | None]]:
-    """Runs of comment lines, each with the index of the line right after it."""
-    blocks: list[tuple[list[int], int | None]] = []
-    current: list[int] = []
-    for i, text in enumerate(lines):
-        if i not in content and text.lstrip().startswith("#"):
-            current.append(i)
-            continue
-        if current:
-            blocks.append((current, i))
-            current = []
-    if current:
-        blocks.append((current, None))
-    return blocks
-
-
-def _apply_directive(name: str, body: str, line: int, doc: KeyDoc | None,
-                     root_rules: list[dict[str, Any]], source: str) -> None:
-    if name == "schema-root-rule":
-        root_rules.append(parse_keywords(body, source, line))
-        return
-    if name not in {"schema"} | _RULE_DIRECTIVES:
-        raise _fail(source, line, f"unknown directive @{name} "
-                    "(known: @schema, @schema-rule, @schema-root-rule)")
-    if doc is None:
-        raise _fail(source, line, f"@{name} is not directly above a key")
-    parsed = parse_keywords(body, source, line)
-    if name == "schema-rule":
-        doc.rules.append(parsed)
-    else:
-        _merge_keywords(doc, parsed, source, line)
-    doc.schema_lines.append(line)
-
-
-def _read_block(block: list[int], lines: list[str], doc: KeyDoc | None,
-                root_rules: list[dict[str, Any]], source: str) -> None:
-    """Fill `doc` from one comment block (doc is None when no key follows the block)."""
-    description: list[str] | None = None
-    described = False  # a description was seen and closed
-    pending: tuple[str, list[str], int] | None = None  # a directive and its continuations
-    for i in [*block, None]:
-        text = lines[i].strip() if i is not None else ""
-        cont = _CONTINUATION.match(text) if i is not None else None
-        if pending and cont and cont["text"]:
-            pending[1].append(cont["text"].strip())  # a long annotation goes on
-            continue
-        if pending:
-            _apply_directive(pending[0], " ".join(pending[1]), pending[2], doc, root_rules,
-                             source)
-            pending = None
-        if i is None:
-            break
-        directive = _DIRECTIVE.match(text)
-        desc = _DESCRIPTION.match(text)
-        if directive:
-            described = described or description is not None
-            description = None
-            pending = (directive["name"], [directive["body"] or ""], i + 1)
-        elif desc:
-            if doc is None:
-                raise _fail(source, i + 1, "`# --` description is not directly above a key")
-            if described or description is not None:
-                raise _fail(source, i + 1, "second `# --` description for the same key")
-            description = [(desc["text"] or "").strip()]
-        elif cont and description is not None:
-            description.append((cont["text"] or "").strip())
-        elif description is not None:
-            described, description = True, None  # a plain comment ends the description
-        if description is not None and doc is not None:
-            doc.description = _join_description(description)
-
-
-def _join_description(parts: list[str]) -> str:
-    paragraphs: list[list[str]] = [[]]
-    for part in parts:
-        if part:
-            paragraphs[-1].append(part)
-        elif paragraphs[-1]:
-            paragraphs.append([])
-    return "\n\n".join(" ".join(p) for p in paragraphs if p)
-
-
-def parse_values(text: str, source: str = "values.yaml") -> ParsedValues:
-    """Read the values and pair every annotation comment block with the key below it."""
-    try:
-        values = yaml.safe_load(text)
-        loader = yaml.SafeLoader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as err:
-        raise AnnotationError(f"{source}: not valid YAML: {err}") from None
-    if values is None:
-        values = {}
-    if not isinstance(values, dict):
-        raise AnnotationError(f"{source}: the top level must be a map")
-    keys: dict[int, _KeyLine] = {}
-    content: set[int] = set()
-    if root is not None:
-        loader = yaml.SafeLoader(text)
-        _walk_nodes(loader, root, (), False, keys, content)
-        loader.dispose()
-    lines = text.splitlines()
-    docs: dict[tuple[str, ...], KeyDoc] = {}
-    root_rules: list[dict[str, Any]] = []
-    for block, after in _comment_blocks(lines, content):
-        key = keys.get(after) if after is not None else None
-        if key is None and after is not None and lines[after].lstrip().startswith("-"):
-            key = _KeyLine(("[]",), True)  # above a scalar list item: still inside a list
-        doc: KeyDoc | None = None
-        if key is not None:
-            doc = KeyDoc(key.path, after + 1)
-        _read_block(block, lines, doc, root_rules, source)
-        if doc is None or not (doc.description or doc.keywords or doc.rules):
-            continue
-        if key is not None and key.in_list:
-            if doc.keywords or doc.rules:
-                raise _fail(source, doc.schema_lines[0],
-                            "@schema inside a list item is not supported; annotate the list "
-                            "key with `items:` instead")
-            continue  # descriptions of list-item keys are just comments
-        docs[doc.path] = doc
-    return ParsedValues(values, docs, root_rules, source)
-
-
-# --- building the schema -------------------------------------------------------------------
-
 _SCALAR_TYPES: tuple[tuple[type, str], ...] = (
     (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
-
 
 # A Kubernetes quantity with a unit ("50m", "64Mi", "1e3"): Helm users also write plain
 # numbers for these (`cpu: 1`, `--set ...cpu=2`), so such defaults accept both.
@@ -444,7 +145,8 @@ class _Builder:
             raise AnnotationError(
                 f"{self.parsed.source}:{where}: invalid schema for "
                 f"{'.'.join(doc.path)}: {err.message}") from None
-        validator = jsonschema.Draft7Validator(probe)
+        # The shared definitions beside it, so that an example can follow a `$ref`.
+        validator = jsonschema.Draft7Validator({**probe, "$defs": self.parsed.definitions})
         for example in probe.get("examples", []):
             error = jsonschema.exceptions.best_match(validator.iter_errors(example))
             if error:
@@ -467,12 +169,36 @@ def build_schema(parsed: ParsedValues, open_sections: set[str] | frozenset[str] 
     schema["additionalProperties"] = False
     if parsed.root_rules:
         schema["allOf"] = schema.get("allOf", []) + parsed.root_rules
+    if parsed.definitions:
+        schema["$defs"] = parsed.definitions
+    _check_refs(parsed, schema, schema)
     try:
         jsonschema.Draft7Validator.check_schema(schema)
     except jsonschema.SchemaError as err:
         raise AnnotationError(f"{parsed.source}: invalid root rule: {err.message}") from None
     _check_defaults(parsed, schema)
     return schema
+
+
+def _check_refs(parsed: ParsedValues, node: Any, root: dict[str, Any], where: str = "") -> None:
+    """Every local `$ref` points at a sub-schema of the document (a misspelt definition
+    would otherwise fail only when a value reaches it); `where` is the schema path so far."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            _check_refs(parsed, item, root, f"{where}/{index}")
+    if not isinstance(node, dict):
+        return
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        target: Any = root
+        for part in ref.removeprefix("#").strip("/").split("/") if ref != "#" else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            target = target.get(part) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            raise AnnotationError(f"{parsed.source}: $ref {ref!r} at {where or '/'} points at "
+                                  "no sub-schema (a definition is missing or misspelt)")
+    for key, value in node.items():
+        _check_refs(parsed, value, root, f"{where}/{key}")
 
 
 def _check_defaults(parsed: ParsedValues, schema: dict[str, Any]) -> None:

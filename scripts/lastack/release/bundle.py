@@ -32,13 +32,13 @@ from lastack.chart.render import HelmFailedError, helm_binary
 from lastack.chart.validation import ObjectInvalidError, SchemaMissingError
 from lastack.paths import CHART_DIR, VALUES_DIR
 from lastack.release import bundle_sources
+from lastack.release.chart_archive import PublishError, write_tar_gz
 from lastack.release.publish import (
     DIST_DIR,
-    PublishError,
     chart_identity,
     env_flag,
     package_chart,
-    write_tar_gz,
+    require_subcharts,
 )
 
 
@@ -73,9 +73,7 @@ def build_bundle(dest: Path = DIST_DIR, *, values_files: Sequence[Path] = (),
     with tempfile.TemporaryDirectory(prefix="la-stack-bundle-") as tmp:
         root = Path(tmp) / f"{name}-bundle-{version}"
         root.mkdir()
-        absent = chartdeps.missing(chart_dir)
-        if absent and not allow_partial:
-            package_chart(chart_dir, root, helm=helm)  # refuses, naming the absent subcharts
+        absent = require_subcharts(chart_dir, allow_partial)
         lacking = [f"{d.archive}: subchart archive absent" for d in absent]
         try:
             fetched = bundle_sources.gather(root, chart_values.effective(values_files, chart_dir),

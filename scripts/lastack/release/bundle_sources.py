@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lastack.chart.chart_values import PIP_PIN
+from lastack.chart.chart_values import pins_in
 from lastack.paths import chart_cache_dir
 from lastack.tools.controlplane_build import (
     CNPG_MANIFEST,
@@ -130,7 +130,7 @@ def plugin_archive(root: Path, plugin: dict) -> Fetched:
 
 def driver_wheels(root: Path, bootstrap_script: str) -> Fetched:
     """The pinned drivers and their dependencies as wheels, for every node platform."""
-    pins = list(dict.fromkeys(f"{n}=={v}" for n, v in PIP_PIN.findall(bootstrap_script)))
+    pins = pins_in(bootstrap_script)
     target = root / "python"
     target.mkdir(parents=True, exist_ok=True)
     for platform in WHEEL_PLATFORMS:

@@ -6,11 +6,7 @@ asked for; a partial archive records what it lacks in a Chart.yaml annotation, a
 `publish` refuses it under the same rule, so a partial chart never reaches a registry
 by accident.
 
-The archive is reproducible. Helm stamps each file with its modification time, so the chart
-is packaged from a copy whose files all carry one time, `SOURCE_DATE_EPOCH` when set, else the
-time of the last commit that touched the chart; and Helm writes the subcharts in a random
-order, so the archive is rewritten with each chart's files grouped in name order of the
-charts (each chart's own files keep Helm's order). The same sources give the same bytes.
+The archive is reproducible (see `lastack.release.chart_archive`).
 
 `publish` pushes with Helm 4. A chart version, once published, is never overwritten:
 the registry is asked for that version first. Credentials come from
@@ -20,34 +16,35 @@ REGISTRY_USERNAME / REGISTRY_PASSWORD and reach Helm on stdin only.
 from __future__ import annotations
 
 import argparse
-import gzip
-import io
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tarfile
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
-
 from lastack.chart import chartdeps
-from lastack.chart.render import effective_chart_dir, helm_binary
+from lastack.chart.render import helm_binary
 from lastack.paths import CHART_DIR, REPO_ROOT
+from lastack.release.chart_archive import (
+    PARTIAL_ANNOTATION,
+    PublishError,
+    archive_members,
+    archive_metadata,
+    missing_in_archive,
+    normalise_archive,
+    packaging_source,
+    run,
+)
+
+# The archive's names, for the callers that know packaging as one module.
+__all__ = ["PARTIAL_ANNOTATION", "PublishError", "archive_members", "archive_metadata",
+           "chart_identity", "missing_in_archive", "package", "package_chart", "publish",
+           "publish_chart", "require_subcharts"]
 
 DIST_DIR = REPO_ROOT / "dist"
-# Set on partial archives; its value lists the absent subcharts.
-PARTIAL_ANNOTATION = "la-stack/missing-subcharts"
 # `helm push` ends with `Digest: sha256:…` (Helm 3 and 4).
 PUSH_DIGEST = re.compile(r"^Digest: (sha256:[0-9a-f]{64})$", re.M)
-
-
-class PublishError(RuntimeError):
-    """Packaging or publishing cannot go on; the message is one sentence for the user."""
 
 
 def chart_identity(chart_dir: Path = CHART_DIR) -> tuple[str, str]:
@@ -60,117 +57,35 @@ def archive_path(chart_dir: Path = CHART_DIR, dest: Path = DIST_DIR) -> Path:
     return dest / f"{name}-{version}.tgz"
 
 
-def _run(cmd: Sequence[str], env: Mapping[str, str] | None = None, stdin: str | None = None,
-         timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), input=stdin, env=dict(env or os.environ),
-                          capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def source_date_epoch(chart_dir: Path) -> int:
-    """The one file time of a packaged chart (see the module docstring)."""
-    if os.environ.get("SOURCE_DATE_EPOCH", "").strip():
-        return int(os.environ["SOURCE_DATE_EPOCH"])
-    proc = _run(["git", "-C", str(chart_dir), "log", "-1", "--format=%ct", "--", "."])
-    stamp = proc.stdout.strip() if proc.returncode == 0 else ""
-    return int(stamp) if stamp.isdigit() else 0
-
-
-def _packaging_source(chart_dir: Path, absent: list[chartdeps.Dependency], workdir: Path) -> Path:
-    """A private copy of the chart to package (the present-subcharts chart, annotated with
-    what it lacks, when some are absent), every file stamped with source_date_epoch. The
-    render tier shares `effective_chart_dir`'s copy, so that one is left untouched."""
-    tmp = workdir / chart_dir.name
-    shutil.copytree(effective_chart_dir(chart_dir) if absent else chart_dir, tmp)
-    if absent:
-        meta = chartdeps.chart_metadata(tmp)
-        missing = ",".join(d.name for d in absent)
-        meta.setdefault("annotations", {})[PARTIAL_ANNOTATION] = missing
-        (tmp / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-    stamp = source_date_epoch(chart_dir)
-    lock = tmp / "Chart.lock"
-    if lock.exists():
-        # Helm dates Chart.lock in the archive by its `generated` field, not the file time.
-        doc = yaml.safe_load(lock.read_text())
-        doc["generated"] = datetime.fromtimestamp(stamp, UTC).strftime(
-            "%Y-%m-%dT%H:%M:%S.000000000Z")
-        lock.write_text(yaml.safe_dump(doc, sort_keys=True, default_flow_style=False))
-    for path in (tmp, *tmp.rglob("*")):
-        os.utime(path, (stamp, stamp), follow_symlinks=False)
-    return tmp
-
-
-def archive_members(archive: Path) -> list[str]:
-    with tarfile.open(archive) as tar:
-        return tar.getnames()
-
-
-def archive_metadata(archive: Path) -> dict:
-    """The Chart.yaml at the top of a chart archive."""
-    with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            parts = member.name.split("/")
-            if len(parts) == 2 and parts[1] == "Chart.yaml":
-                return yaml.safe_load(tar.extractfile(member).read())
-    raise PublishError(f"{archive} is not a Helm chart archive (no top-level Chart.yaml).")
-
-
-def missing_in_archive(archive: Path) -> list[str]:
-    value = (archive_metadata(archive).get("annotations") or {}).get(PARTIAL_ANNOTATION, "")
-    return [name for name in value.split(",") if name]
-
-
-def _chart_path(member: str) -> tuple[str, ...]:
-    """The chart a member belongs to: () for the umbrella, ("moodle", "mariadb") for a
-    subchart of a subchart."""
-    parts = member.split("/")[1:]
-    chain: list[str] = []
-    while len(parts) > 2 and parts[0] == "charts":
-        chain.append(parts[1])
-        parts = parts[2:]
-    return tuple(chain)
-
-
-def write_tar_gz(target: Path, entries: Iterable[tuple[tarfile.TarInfo, bytes | None]]) -> None:
-    """A .tar.gz of `entries` (header, file data or None), in that order, with no time in
-    the gzip header: the same entries give the same bytes."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as out:
-        for info, data in entries:
-            out.addfile(info, io.BytesIO(data) if data is not None else None)
-    with target.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                                  mtime=0) as gz:  # fmt: skip
-        gz.write(buffer.getvalue())
-
-
-def _normalise_archive(archive: Path) -> None:
-    """Rewrite a Helm archive with its charts in a fixed order (see the module docstring)."""
-    with tarfile.open(archive) as tar:
-        members = [(m, tar.extractfile(m).read() if m.isfile() else None)
-                   for m in tar.getmembers()]  # fmt: skip
-    order = sorted(range(len(members)), key=lambda i: (_chart_path(members[i][0].name), i))
-    write_tar_gz(archive, [members[i] for i in order])
+def require_subcharts(chart_dir: Path = CHART_DIR, allow_partial: bool = False
+                      ) -> list[chartdeps.Dependency]:
+    """The absent subcharts; refuses, naming their archives, unless a partial chart is asked
+    for (what `make package` and `make bundle` both say)."""
+    absent = chartdeps.missing(chart_dir)
+    if absent and not allow_partial:
+        name, version = chart_identity(chart_dir)
+        archives = ", ".join(d.archive for d in absent)
+        raise PublishError(
+            f"cannot package {name} {version}: subchart archives missing from "
+            f"{chartdeps.vendored_dir(chart_dir)}: {archives} (run `make deps`, or set "
+            "ALLOW_PARTIAL=1 for an archive without them).")
+    return absent
 
 
 def package_chart(chart_dir: Path = CHART_DIR, dest: Path = DIST_DIR, *,
                   allow_partial: bool = False, helm: str = "helm4") -> Path:
     """Write `<dest>/<name>-<version>.tgz` with the vendored subcharts; return its path."""
     name, version = chart_identity(chart_dir)
-    absent = chartdeps.missing(chart_dir)
-    if absent and not allow_partial:
-        archives = ", ".join(d.archive for d in absent)
-        raise PublishError(
-            f"cannot package {name} {version}: subchart archives missing from "
-            f"{chartdeps.vendored_dir(chart_dir)}: {archives} (run `make deps`, or set "
-            "ALLOW_PARTIAL=1 for an archive without them).")
+    absent = require_subcharts(chart_dir, allow_partial)
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / f"{name}-{version}.tgz"
     target.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="la-stack-package-") as workdir:
-        source = _packaging_source(chart_dir, absent, Path(workdir))
-        proc = _run([str(helm_binary(helm)), "package", str(source), "--destination", str(dest)])
+        source = packaging_source(chart_dir, absent, Path(workdir))
+        proc = run([str(helm_binary(helm)), "package", str(source), "--destination", str(dest)])
     if proc.returncode != 0 or not target.exists():
         raise PublishError(f"helm package of {name} {version} failed: {proc.stderr.strip()}")
-    _normalise_archive(target)
+    normalise_archive(target)
     # Helm packages whatever charts/ holds (expanded into folders): check every present
     # subchart made it in.
     members = set(archive_members(target))
@@ -200,7 +115,7 @@ def registry_login(helm: Path, host: str, env: Mapping[str, str], plain_http: bo
     if plain_http:
         cmd.append("--plain-http")
     # The password travels on stdin only; Helm's stderr never contains it.
-    proc = _run(cmd, env=env, stdin=password, timeout=120)
+    proc = run(cmd, env=env, stdin=password, timeout=120)
     if proc.returncode != 0:
         raise PublishError(f"helm registry login {host} as {username} failed: "
                            f"{proc.stderr.strip()}")
@@ -212,7 +127,7 @@ def version_exists(helm: Path, ref: str, version: str, env: Mapping[str, str],
     cmd = [str(helm), "show", "chart", ref, "--version", version]
     if plain_http:
         cmd.append("--plain-http")
-    return _run(cmd, env=env, timeout=120).returncode == 0
+    return run(cmd, env=env, timeout=120).returncode == 0
 
 
 def pushed_digest(output: str) -> str:
@@ -248,7 +163,7 @@ def publish_chart(archive: Path, registry: str, *, plain_http: bool = False,
     cmd = [str(binary), "push", str(archive), registry.rstrip("/")]
     if plain_http:
         cmd.append("--plain-http")
-    proc = _run(cmd, env=env)
+    proc = run(cmd, env=env)
     if proc.returncode != 0:
         raise PublishError(f"helm push {archive.name} to {registry} failed: "
                            f"{proc.stderr.strip()}")

@@ -39,7 +39,7 @@ from kubernetes import client
 
 from lastack.chart.render import ECK_API
 from lastack.cluster import kwait
-from lastack.cluster.controlplane import HOOK_RUNNER_LABEL
+from lastack.cluster.kwok import HOOK_RUNNER_LABEL
 
 RUN_LOCALLY = frozenset({"release_secrets.py"})
 MAX_RUN_SECONDS = 300

@@ -22,85 +22,29 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-SITE = "https://moodle.la-stack.invalid"
-SITE_NAME = "la-stack demo site"
-MOODLE_RELEASE = "5.0.4 (Build: 20251013)"
-PLUGIN_RELEASE = "v5.1.0"
-DEFAULT_START = datetime(2026, 9, 1, tzinfo=UTC)
-INFO_EXTENSION = "http://lrs.learninglocker.net/define/extensions/info"
-CHOICE_RESPONSE = "http://learninglocker.net/xapi/cmi/choice/response"
-TRANSFORMER = "\\src\\transformer\\events\\"
-
-# What logstore_xapi v5.1.0 sends for the events below (its tests' expected statements).
-VERBS = {
-    "viewed": "http://id.tincanapi.com/verb/viewed",
-    "started": "http://activitystrea.ms/schema/1.0/start",
-    "answered": "http://adlnet.gov/expapi/verbs/answered",
-    "completed": "http://adlnet.gov/expapi/verbs/completed",
-    "launched": "http://adlnet.gov/expapi/verbs/launched",
-    "submitted": "http://activitystrea.ms/schema/1.0/submit",
-    "enrolled": "https://xapi.edlm/profiles/edlm-lms/concepts/verbs/enrolled",
-    "loggedin": "https://xapi.edlm/profiles/edlm-lms/concepts/verbs/login",
-}
-# verb.display as the plugin writes it.
-DISPLAY = {"viewed": "Viewed", "started": "Started", "answered": "Answered",
-           "completed": "Completed", "launched": "Launched", "submitted": "Submitted",
-           "enrolled": "Enrolled", "loggedin": "Logged In"}
-EDLM = "https://xapi.edlm/profiles/edlm-lms/concepts/activity-types/"
-TYPES = {
-    "site": "http://id.tincanapi.com/activitytype/lms",
-    "section": "http://id.tincanapi.com/activitytype/section",
-    "course": "https://w3id.org/xapi/cmi5/activitytype/course",
-    "quiz": "http://adlnet.gov/expapi/activities/assessment",
-    "attempt": "http://adlnet.gov/expapi/activities/attempt",
-    "question": "http://adlnet.gov/expapi/activities/cmi.interaction",
-    "page": "https://w3id.org/xapi/acrossx/activities/page",
-    "resource": "http://id.tincanapi.com/activitytype/resource",
-    "url": "http://adlnet.gov/expapi/activities/link",
-    "forum": EDLM + "forum",
-    "assign": EDLM + "assignment",
-    "submission": EDLM + "submission",
-    "scorm": "http://adlnet.gov/expapi/activities/module",
-    "sco": EDLM + "scorm-content-object",
-    "book": "http://id.tincanapi.com/activitytype/book",
-}
-MODULE_KINDS = ("page", "resource", "url", "forum", "quiz", "assign", "scorm", "book")
-TOPICS = (
-    "Statistics", "Algebra", "Chemistry", "Biology", "History", "Literature", "Economics",
-    "Physics", "Geography", "Philosophy", "Programming", "Music",
-)  # fmt: skip
-FIRST_NAMES = ("Ada", "Bram", "Chloé", "Diego", "Emma", "Farid", "Grace", "Hugo", "Inès", "Jun")
-LAST_NAMES = ("Martin", "Okafor", "Dubois", "Nakamura", "Silva", "Novak", "Haddad", "Berg")
-# (scenario, weight): how often each kind of event shows up in a Moodle log.
-SCENARIOS = (
-    ("course_viewed", 24),
-    ("module_viewed", 30),
-    ("quiz_started", 7),
-    ("question_answered", 16),
-    ("quiz_completed", 6),
-    ("scorm_launched", 4),
-    ("assignment_submitted", 5),
-    ("user_loggedin", 5),
-    ("user_enrolled", 2),
-    ("course_completed", 1),
+from lastack.testing.xapi_checks import problems
+from lastack.testing.xapi_vocabulary import (
+    CHOICE_RESPONSE,
+    DEFAULT_START,
+    DISPLAY,
+    EVENTS,
+    FIRST_NAMES,
+    INFO_EXTENSION,
+    LAST_NAMES,
+    MODULE_KINDS,
+    MOODLE_RELEASE,
+    PLUGIN_RELEASE,
+    SCENARIOS,
+    SITE,
+    SITE_NAME,
+    TOPICS,
+    TRANSFORMER,
+    TYPES,
+    VERBS,
 )
-# scenario: (Moodle event, the plugin's transformer that handles it)
-EVENTS = {
-    "course_viewed": ("\\core\\event\\course_viewed", "core\\course_viewed"),
-    "module_viewed": ("\\mod_{kind}\\event\\course_module_viewed", "all\\course_module_viewed"),
-    "quiz_started": ("\\mod_quiz\\event\\attempt_started", "mod_quiz\\attempt_started"),
-    "question_answered": ("\\mod_quiz\\event\\attempt_submitted",
-                          "mod_quiz\\attempt_submitted\\handler"),
-    "quiz_completed": ("\\mod_quiz\\event\\attempt_submitted",
-                       "mod_quiz\\attempt_submitted\\handler"),
-    "scorm_launched": ("\\mod_scorm\\event\\sco_launched", "mod_scorm\\sco_launched"),
-    "assignment_submitted": ("\\mod_assign\\event\\assessable_submitted",
-                             "mod_assign\\assignment_submitted"),
-    "user_loggedin": ("\\core\\event\\user_loggedin", "core\\user_loggedin"),
-    "user_enrolled": ("\\core\\event\\user_enrolment_created",
-                      "core\\user_enrolment_created"),
-    "course_completed": ("\\core\\event\\course_completed", "core\\course_completed"),
-}
+
+# Callers know the generator, its checks and its vocabulary as one module.
+__all__ = ["SITE", "TYPES", "VERBS", "generate", "iter_statements", "main", "problems"]
 
 
 @dataclass(frozen=True)
@@ -304,56 +248,6 @@ def generate(count: int, seed: int = 0, **options: Any) -> list[dict[str, Any]]:
 
 
 # --- a basic structural check (what any LRS rejects outright) ------------------------------
-
-
-def _is_iri(value: Any) -> bool:
-    return isinstance(value, str) and ":" in value and " " not in value
-
-
-def _agent_problems(agent: Any, where: str) -> list[str]:
-    if not isinstance(agent, dict):
-        return [f"{where} is not an object"]
-    ifis = [k for k in ("mbox", "mbox_sha1sum", "openid", "account") if k in agent]
-    if len(ifis) != 1:
-        return [f"{where} needs exactly one inverse functional identifier, has {ifis}"]
-    account = agent.get("account")
-    if account is not None and not (_is_iri(account.get("homePage")) and account.get("name")):
-        return [f"{where}.account needs homePage (IRI) and name"]
-    return []
-
-
-def problems(statement: dict[str, Any]) -> list[str]:
-    """What breaks the basic xAPI 1.0.3 statement structure (empty list: none found)."""
-    found: list[str] = []
-    try:
-        uuid.UUID(statement.get("id", ""))
-    except (ValueError, TypeError, AttributeError):
-        found.append("id is not a UUID")
-    found += _agent_problems(statement.get("actor"), "actor")
-    verb = statement.get("verb") or {}
-    if not _is_iri(verb.get("id")):
-        found.append("verb.id is not an IRI")
-    if not isinstance(verb.get("display", {}), dict):
-        found.append("verb.display is not a language map")
-    obj = statement.get("object") or {}
-    if obj.get("objectType", "Activity") == "Activity" and not _is_iri(obj.get("id")):
-        found.append("object.id is not an IRI")
-    try:
-        stamp = datetime.fromisoformat(statement.get("timestamp", ""))
-        if stamp.tzinfo is None:
-            found.append("timestamp has no time zone")
-    except (TypeError, ValueError):
-        found.append("timestamp is not ISO 8601")
-    activities = (statement.get("context") or {}).get("contextActivities") or {}
-    for key, value in activities.items():
-        if key not in ("parent", "grouping", "category", "other"):
-            found.append(f"contextActivities.{key} is not an xAPI key")
-        elif not isinstance(value, list) or not all(_is_iri(a.get("id")) for a in value):
-            found.append(f"contextActivities.{key} must be a list of activities with IRIs")
-    score = (statement.get("result") or {}).get("score")
-    if score and "scaled" in score and not -1 <= score["scaled"] <= 1:
-        found.append("result.score.scaled is outside [-1, 1]")
-    return found
 
 
 def main(args: list[str]) -> int:

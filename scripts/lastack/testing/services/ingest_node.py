@@ -26,7 +26,7 @@ from typing import Any
 from lastack.net import free_port
 from lastack.paths import TOOLS_DIR
 from lastack.testing.services import maven
-from lastack.testing.services.elasticsearch import (
+from lastack.testing.services.es_distribution import (
     NOBODY,
     find_java,
     home_readable_by,
