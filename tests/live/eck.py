@@ -21,6 +21,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from lastack import polling
 from lastack.chart.render import missing_subcharts_reason
 from lastack.cluster import kwait
 
@@ -214,16 +215,16 @@ def node_set_statefulset(apps: client.AppsV1Api, namespace: str, es_name: str,
                          node_set: str) -> str:
     """The operator's StatefulSet of one node set (told apart by the node-set label ECK
     puts on its Pods)."""
-    def probe() -> kwait.Probe:
+    def probe() -> polling.Probe:
         for sts in apps.list_namespaced_stateful_set(namespace).items:
             labels = sts.spec.template.metadata.labels or {}
             if (owned_by_elasticsearch(sts, es_name)
                     and labels.get("elasticsearch.k8s.elastic.co/statefulset-name")
                     == sts.metadata.name and sts.metadata.name.endswith(f"-{node_set}")):
-                return kwait.Probe(done=True, state=sts.metadata.name)
-        return kwait.Probe(state="no StatefulSet of the node set yet")
+                return polling.Probe(done=True, state=sts.metadata.name)
+        return polling.Probe(state="no StatefulSet of the node set yet")
 
-    return kwait.poll(f"the StatefulSet of node set {node_set}", probe,
+    return polling.poll(f"the StatefulSet of node set {node_set}", probe,
                       RECONCILE_SECONDS).state
 
 
@@ -238,9 +239,9 @@ def elasticsearch_pods(core: client.CoreV1Api, namespace: str,
                    for o in p.metadata.owner_references or [])]
 
 
-def replicas_probe(apps: client.AppsV1Api, namespace: str, name: str, want: int) -> kwait.Probe:
+def replicas_probe(apps: client.AppsV1Api, namespace: str, name: str, want: int) -> polling.Probe:
     sts = apps.read_namespaced_stateful_set(name, namespace)
-    return kwait.Probe(done=sts.spec.replicas == want and (sts.status.replicas or 0) == want,
+    return polling.Probe(done=sts.spec.replicas == want and (sts.status.replicas or 0) == want,
                        state=f"spec {sts.spec.replicas}, status {sts.status.replicas}")
 
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from lastack import polling
 from lastack.cluster import kwait
 from lastack.testing.helm_release import RELEASE, hook_objects, kubectl
 from tests.helpers import xfails_with_subchart
@@ -147,13 +148,13 @@ class InstallChecks:
             ours[data["username"]] = (data["password"], set(data["roles"].split(",")))
         assert len(ours) == len(sources), f"two realm Secrets share a username: {ours}"
 
-        def assembled() -> kwait.Probe:
+        def assembled() -> polling.Probe:
             secret = eck.realm_secret(core, ns, es_name)
             realm = eck.parse_file_realm(eck.decoded(secret)) if secret else None
-            return kwait.Probe(done=bool(realm) and set(ours) <= set(realm.hashes),
+            return polling.Probe(done=bool(realm) and set(ours) <= set(realm.hashes),
                                state=f"users {sorted(realm.hashes) if realm else None}")
 
-        kwait.poll("the operator's file realm", assembled, eck.RECONCILE_SECONDS)
+        polling.poll("the operator's file realm", assembled, eck.RECONCILE_SECONDS)
         realm = eck.parse_file_realm(eck.decoded(eck.realm_secret(core, ns, es_name)))
         own = eck.operator_users(core, ns, es_name)
         assert set(realm.hashes) - own == set(ours), f"the operator's own users: {own}"

@@ -9,6 +9,7 @@ import json
 import pytest
 from kubernetes import client
 
+from lastack import polling
 from lastack.chart.chart_values import deep_merge
 from lastack.chart.render import missing_subcharts_reason
 from lastack.cluster import kwait
@@ -97,7 +98,7 @@ class UpgradeChecks(InstallChecks):
         node_set = es["spec"]["nodeSets"][0]
         statefulset = eck.node_set_statefulset(apps, release.namespace, es["metadata"]["name"],
                                                node_set["name"])
-        kwait.poll(f"StatefulSet {statefulset} at {node_set['count']} replicas",
+        polling.poll(f"StatefulSet {statefulset} at {node_set['count']} replicas",
                    lambda: eck.replicas_probe(apps, release.namespace, statefulset,
                                               node_set["count"]), eck.RECONCILE_SECONDS)
         template = apps.read_namespaced_stateful_set(statefulset, release.namespace).spec.template

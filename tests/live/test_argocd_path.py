@@ -22,6 +22,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from lastack import polling
 from lastack.chart.chart_values import deep_merge
 from lastack.cluster import kwait
 from lastack.testing.helm_release import (
@@ -80,7 +81,7 @@ def delete_hook_jobs(batch: client.BatchV1Api, namespace: str,
     """What `before-hook-creation` makes Argo CD do before a hook runs again."""
     for name in (o["metadata"]["name"] for o in hooks if o["kind"] == "Job"):
         batch.delete_namespaced_job(name, namespace, propagation_policy="Foreground")
-        kwait.poll(f"Job {name} deleted", lambda name=name: kwait.Probe(
+        polling.poll(f"Job {name} deleted", lambda name=name: polling.Probe(
             done=not batch.list_namespaced_job(
                 namespace, field_selector=f"metadata.name={name}").items), 60)
 

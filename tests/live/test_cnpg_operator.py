@@ -18,9 +18,9 @@ import pytest
 import yaml
 from kubernetes import client
 
+from lastack import polling
 from lastack.chart.chart_values import deep_merge
 from lastack.chart.render import CNPG_API, SUPERSET_API
-from lastack.cluster import kwait
 from lastack.cluster.operators import CNPG_NAMESPACES
 from lastack.paths import VALUES_DIR
 from lastack.testing.helm_release import API_VERSION_ARGS, Helm, base_values, kubectl
@@ -84,15 +84,15 @@ def read_made(read: Callable[[str, str], Any], namespace: str, name: str) -> Any
     """The object once the operator has made it (Secrets and Services come a moment apart)."""
     seen: list[Any] = []
 
-    def found() -> kwait.Probe:
+    def found() -> polling.Probe:
         try:
             seen.append(read(name, namespace))
         except client.exceptions.ApiException as err:
             if err.status != 404:
                 raise
-        return kwait.Probe(done=bool(seen), state=f"no {name} yet")
+        return polling.Probe(done=bool(seen), state=f"no {name} yet")
 
-    kwait.poll(f"{name} from CloudNativePG", found, RECONCILE_SECONDS)
+    polling.poll(f"{name} from CloudNativePG", found, RECONCILE_SECONDS)
     return seen[-1]
 
 
@@ -136,8 +136,8 @@ class TestMetastoreCluster:
         def instances() -> list[Any]:
             return core.list_namespaced_pod(metastore.namespace, label_selector=selector).items
 
-        kwait.poll(f"an instance Pod of {name}",
-                   lambda: kwait.Probe(done=bool(instances()), state="no instance Pod yet"),
+        polling.poll(f"an instance Pod of {name}",
+                   lambda: polling.Probe(done=bool(instances()), state="no instance Pod yet"),
                    RECONCILE_SECONDS)
         pod = instances()[0]
         anti = core.api_client.sanitize_for_serialization(pod.spec.affinity.pod_anti_affinity)

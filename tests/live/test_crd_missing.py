@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
+from lastack import polling
 from lastack.cluster import controlplane as cluster
-from lastack.cluster import kwait
 from lastack.cluster.operators import ECK_OPERATOR
 from lastack.testing.helm_release import RELEASE, Helm, base_values
 from tests.helpers import HELM_VERSIONS
@@ -37,7 +37,7 @@ def without_eck(live_cluster: LiveCluster, api: client.ApiClient) -> Iterator[No
     ext = client.ApiextensionsV1Api(api)
     ext.delete_custom_resource_definition(CRD)
 
-    def gone() -> kwait.Probe:
+    def gone() -> polling.Probe:
         # A CRD stuck terminating (instances with finalizers) would never leave.
         crd = None
         try:
@@ -49,17 +49,17 @@ def without_eck(live_cluster: LiveCluster, api: client.ApiClient) -> Iterator[No
                             and c.reason == "InstanceDeletionFailed"
                             for c in (crd.status.conditions or []))
         if stuck:
-            return kwait.Probe(failure=f"CRD {CRD} cannot be deleted: {crd.status.conditions}")
-        return kwait.Probe(done=crd is None and not serves_eck(api),
+            return polling.Probe(failure=f"CRD {CRD} cannot be deleted: {crd.status.conditions}")
+        return polling.Probe(done=crd is None and not serves_eck(api),
                            state="CRD still there" if crd else "group still discovered")
 
-    kwait.poll(f"removal of {GROUP}/v1", gone, timeout=60)
+    polling.poll(f"removal of {GROUP}/v1", gone, timeout=60)
     try:
         yield
     finally:
         cluster.install_crds_of(live_cluster.kubeconfig, [ECK_OPERATOR.crds])
-        kwait.poll(f"{GROUP}/v1 served again",
-                   lambda: kwait.Probe(done=serves_eck(api), state="not discovered yet"), 60)
+        polling.poll(f"{GROUP}/v1 served again",
+                   lambda: polling.Probe(done=serves_eck(api), state="not discovered yet"), 60)
 
 
 @pytest.mark.parametrize("helm_name", HELM_VERSIONS)

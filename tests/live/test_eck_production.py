@@ -18,8 +18,8 @@ import pytest
 import yaml
 from kubernetes import client
 
+from lastack import polling
 from lastack.chart.chart_values import deep_merge
-from lastack.cluster import kwait
 from lastack.paths import VALUES_DIR
 from lastack.testing.helm_release import API_VERSION_ARGS, Helm, base_values
 from lastack.testing.hookrunner import HookRunner
@@ -83,14 +83,14 @@ class TestProductionShape:
         nodes = len(core.list_node().items)
         selector = ",".join(f"{k}={v}" for k, v in sts.spec.selector.match_labels.items())
 
-        def placed() -> kwait.Probe:
+        def placed() -> polling.Probe:
             pods = core.list_namespaced_pod(production.namespace, label_selector=selector).items
             hosts = [p.spec.node_name for p in pods if p.spec.node_name]
-            return kwait.Probe(done=len(pods) == node_set["count"]
+            return polling.Probe(done=len(pods) == node_set["count"]
                                and len(hosts) == min(nodes, node_set["count"]),
                                state=f"{len(pods)} Pods, on {hosts}")
 
-        hosts = kwait.poll(f"the Pods of {name} scheduled", placed, eck.RECONCILE_SECONDS)
+        hosts = polling.poll(f"the Pods of {name} scheduled", placed, eck.RECONCILE_SECONDS)
         on = [p.spec.node_name for p in core.list_namespaced_pod(
             production.namespace, label_selector=selector).items if p.spec.node_name]
         assert len(set(on)) == len(on), f"two Elasticsearch Pods share a Node: {hosts.state}"
@@ -111,8 +111,8 @@ class TestProductionShape:
             return [p for p in policy.list_namespaced_pod_disruption_budget(
                 production.namespace).items if eck.owned_by_elasticsearch(p, es_name)]
 
-        kwait.poll("the operator's PodDisruptionBudget",
-                   lambda: kwait.Probe(done=bool(owned()), state=f"{len(owned())} owned budgets"),
+        polling.poll("the operator's PodDisruptionBudget",
+                   lambda: polling.Probe(done=bool(owned()), state=f"{len(owned())} owned budgets"),
                    eck.RECONCILE_SECONDS)
         budgets = owned()
         assert len(budgets) == 1, [p.metadata.name for p in budgets]

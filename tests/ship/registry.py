@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lastack.cluster import kwait
+from lastack import polling
 from lastack.net import free_port
 
 REGISTRY_PACKAGE = "docker-registry"
@@ -113,20 +113,20 @@ def start_registry(binary: str, workdir: Path, auth: tuple[str, str] | None = No
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     registry = Registry(f"127.0.0.1:{port}", process, log, *(auth or ("", "")))
 
-    def answers() -> kwait.Probe:
+    def answers() -> polling.Probe:
         if process.poll() is not None:
-            return kwait.Probe(failure=f"it exited early:\n{log.read_text()}")
+            return polling.Probe(failure=f"it exited early:\n{log.read_text()}")
         try:
             urllib.request.urlopen(f"http://{registry.host}/v2/", timeout=2).close()
         except urllib.error.HTTPError:
             pass  # 401 with auth: it answers
         except OSError as err:
-            return kwait.Probe(state=str(err))
-        return kwait.Probe(done=True)
+            return polling.Probe(state=str(err))
+        return polling.Probe(done=True)
 
     try:
-        kwait.poll(f"docker-registry on {registry.host}", answers, 30, interval=0.2)
-    except (kwait.WaitFailed, kwait.WaitTimeout) as err:
+        polling.poll(f"docker-registry on {registry.host}", answers, 30, interval=0.2)
+    except (polling.WaitFailed, polling.WaitTimeout) as err:
         registry.stop()
         pytest.fail(str(err), pytrace=False)
     return registry

@@ -14,7 +14,7 @@ PACKAGE = REPO_ROOT / "scripts" / "lastack"
 
 # Lowest first. Packages on one rank are peers and must not import each other.
 LAYERS: dict[str, int] = {
-    "paths": 0, "net": 0,
+    "paths": 0, "net": 0, "polling": 0,
     "tools": 1,
     "chart": 2,
     "cluster": 3, "release": 3,

@@ -9,51 +9,16 @@ pytest-helm-charts' Job wait looks only at `conditions[0] == "Complete"`, which 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from kubernetes.client import AppsV1Api, BatchV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
-POLL_SECONDS = 0.5
+from lastack.polling import Probe, poll
 
 JOB_SUCCESS = ("Complete", "SuccessCriteriaMet")
 JOB_FAILURE = ("Failed", "FailureTarget")
-
-
-class WaitFailed(AssertionError):
-    """The awaited object reached a state it cannot recover from."""
-
-
-class WaitTimeout(AssertionError):
-    """The deadline passed; the message carries the last observed state."""
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One observation: done, failed (with why), or neither; `state` describes it."""
-
-    done: bool = False
-    failure: str | None = None
-    state: str = ""
-
-
-def poll(what: str, probe: Callable[[], Probe], timeout: float,
-         interval: float = POLL_SECONDS) -> Probe:
-    """Call `probe` until done; raise WaitFailed on a failure, WaitTimeout at the deadline."""
-    deadline = time.monotonic() + timeout
-    last = Probe(state="not observed yet")
-    while True:
-        last = probe()
-        if last.failure is not None:
-            raise WaitFailed(f"{what}: {last.failure}")
-        if last.done:
-            return last
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(f"{what}: not done after {timeout:.0f} s; last state: {last.state}")
-        time.sleep(interval)
 
 
 def _read(reader: Callable[..., Any], *args: Any) -> Any | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 
+from lastack import polling
 from lastack.cluster.state import ClusterError, Process, log
 
 STOP_GRACE_SECONDS = 15.0
@@ -73,9 +74,10 @@ def _signal_group(process: Process, sig: signal.Signals) -> None:
 
 def _wait_gone(processes: list[Process], seconds: float) -> list[Process]:
     """Wait until the groups are gone; returns those still alive after `seconds`."""
-    deadline = time.monotonic() + seconds
     alive = list(processes)
-    while alive:
+
+    def gone() -> polling.Probe:
+        nonlocal alive
         for process in alive:
             child = _CHILDREN.get(process.pid)
             if child is not None:
@@ -83,9 +85,10 @@ def _wait_gone(processes: list[Process], seconds: float) -> list[Process]:
             else:
                 _reap(process.pid)
         alive = [p for p in alive if _group_alive(p.pid)]
-        if not alive or time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
+        return polling.Probe(done=not alive)
+
+    with suppress(polling.WaitTimeout):
+        polling.poll("the process groups gone", gone, seconds, interval=0.1)
     return alive
 
 
@@ -116,14 +119,19 @@ def tail(path: str, lines: int = 25) -> str:
 def wait_until(what: str, check: Callable[[], bool], process: Process | None,
                timeout: float, started: float) -> None:
     """Poll `check` until true; fail at the deadline or as soon as `process` exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> polling.Probe:
         if check():
-            log(f"{what} ready ({time.monotonic() - started:.1f} s)")
-            return
+            return polling.Probe(done=True)
         if process is not None and not is_ours(process):
-            raise ClusterError(f"{process.name} exited while waiting for {what}; "
-                               f"last log lines ({process.log}):\n{tail(process.log)}")
-        time.sleep(0.3)
-    lines = f"; last log lines ({process.log}):\n{tail(process.log)}" if process else ""
-    raise ClusterError(f"{what} not ready after {timeout:.0f} s{lines}")
+            return polling.Probe(failure="exited")
+        return polling.Probe(state="not ready")
+
+    try:
+        polling.poll(what, ready, timeout, interval=0.3)
+    except polling.WaitFailed:
+        raise ClusterError(f"{process.name} exited while waiting for {what}; "
+                           f"last log lines ({process.log}):\n{tail(process.log)}") from None
+    except polling.WaitTimeout:
+        lines = f"; last log lines ({process.log}):\n{tail(process.log)}" if process else ""
+        raise ClusterError(f"{what} not ready after {timeout:.0f} s{lines}") from None
+    log(f"{what} ready ({time.monotonic() - started:.1f} s)")

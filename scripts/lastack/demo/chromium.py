@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lastack import polling
+
 WIDTH, HEIGHT = 1600, 1000
 PAGE_TIMEOUT = 90.0
 CHROMIUM_FLAGS = (
@@ -115,12 +117,11 @@ class Chromium:
         self.wait_for("document.readyState === 'complete'", what=f"loading {url}")
 
     def wait_for(self, expression: str, what: str, timeout: float = PAGE_TIMEOUT) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.evaluate(expression):
-                return
-            time.sleep(0.5)
-        raise BrowserError(f"gave up {what} after {timeout:.0f}s")
+        try:
+            polling.poll(what, lambda: polling.Probe(done=bool(self.evaluate(expression))),
+                         timeout)
+        except polling.WaitTimeout:
+            raise BrowserError(f"gave up {what} after {timeout:.0f}s") from None
 
     def screenshot(self, path: Path) -> None:
         metrics = self.page("Page.getLayoutMetrics")

@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lastack import polling
 from lastack.chart import chartdeps
 from lastack.chart.render import effective_chart_dir
 from lastack.cluster.kwok import NODE_LABEL as KWOK_NODE_LABEL
@@ -108,19 +109,21 @@ class Cluster:
 def wait_until(what: str, check: Callable[[], str | None], timeout: float,
                interval: float = 5.0) -> None:
     """Poll `check` (None = done, else a status line) until done or the deadline."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while True:
+    shown: list[str] = [""]
+
+    def probe() -> polling.Probe:
         status = check()
-        if status is None:
-            progress(f"{what}: ready")
-            return
-        if status != last:
-            progress(f"{what}: {status}")
-            last = status
-        if time.monotonic() > deadline:
-            raise DemoError(f"{what} was not ready after {timeout:.0f}s (last: {status}).")
-        time.sleep(interval)
+        if status is not None and status != shown[-1]:
+            progress(f"{what}: {status}")  # each new status once, as the user waits
+            shown.append(status)
+        return polling.Probe(done=status is None, state=status or "")
+
+    try:
+        polling.poll(what, probe, timeout, interval=interval)
+    except polling.WaitTimeout:
+        raise DemoError(
+            f"{what} was not ready after {timeout:.0f}s (last: {shown[-1]}).") from None
+    progress(f"{what}: ready")
 
 
 def elasticsearch_status(cluster: Cluster) -> str | None:

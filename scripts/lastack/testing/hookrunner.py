@@ -37,8 +37,8 @@ from typing import Any
 
 from kubernetes import client
 
+from lastack import polling
 from lastack.chart.render import ECK_API
-from lastack.cluster import kwait
 from lastack.cluster.kwok import HOOK_RUNNER_LABEL
 
 RUN_LOCALLY = frozenset({"release_secrets.py"})
@@ -159,18 +159,18 @@ class HookRunner:
             local = workdir / "volumes" / mount.name
 
             def attempt(volume: client.V1Volume = volumes[mount.name],
-                        local: Path = local) -> kwait.Probe:
+                        local: Path = local) -> polling.Probe:
                 try:
                     self._materialize(pod, volume, local)
                 except (client.exceptions.ApiException, KeyError) as err:
                     if isinstance(err, client.exceptions.ApiException) and err.status != 404:
                         raise
-                    return kwait.Probe(state=_reason(err))
-                return kwait.Probe(done=True)
+                    return polling.Probe(state=_reason(err))
+                return polling.Probe(done=True)
 
             try:
-                kwait.poll(f"volume {mount.name!r}", attempt, wait_seconds, interval=1)
-            except kwait.WaitTimeout as err:
+                polling.poll(f"volume {mount.name!r}", attempt, wait_seconds, interval=1)
+            except polling.WaitTimeout as err:
                 return f"MountVolume.SetUp failed: {err}"
             mounts[mount.mount_path.rstrip("/")] = local
         return mounts

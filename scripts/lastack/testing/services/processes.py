@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Self
 
+from lastack import polling
+
 
 def pinned_venv_installed(venv: Path, requirements: Sequence[str], entry: Path) -> bool:
     """True when `venv` holds exactly `requirements` (stamped at install) and `entry`."""
@@ -128,24 +130,27 @@ class ManagedProcess:
         """Poll `ready` until true; fail with the log's tail when the process dies or time runs
         out. Returns the seconds it took."""
         start = time.monotonic()
-        while True:
+
+        def probe() -> polling.Probe:
             if not self.running():
-                raise ServiceError(
-                    f"{self.name} exited with status {self.popen.returncode} before {what}; "
-                    f"last lines of {self.log_file}:\n{tail(self.log_file)}"
-                )
+                return polling.Probe(failure=f"exited with status {self.popen.returncode}")
             try:
-                if ready():
-                    return time.monotonic() - start
-            except OSError:
-                pass
-            if time.monotonic() - start > timeout:
-                self.stop()
-                raise ServiceError(
-                    f"{self.name} did not reach {what} within {timeout:.0f}s; "
-                    f"last lines of {self.log_file}:\n{tail(self.log_file)}"
-                )
-            time.sleep(0.5)
+                return polling.Probe(done=ready())
+            except OSError:  # not listening yet
+                return polling.Probe()
+
+        try:
+            polling.poll(what, probe, timeout)
+        except polling.WaitFailed:
+            raise ServiceError(
+                f"{self.name} exited with status {self.popen.returncode} before {what}; "
+                f"last lines of {self.log_file}:\n{tail(self.log_file)}") from None
+        except polling.WaitTimeout:
+            self.stop()
+            raise ServiceError(
+                f"{self.name} did not reach {what} within {timeout:.0f}s; "
+                f"last lines of {self.log_file}:\n{tail(self.log_file)}") from None
+        return time.monotonic() - start
 
     def stop(self, grace: float = 20.0) -> None:
         """SIGTERM the process group we created, then SIGKILL it if it lingers."""
