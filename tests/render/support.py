@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import jmespath
+
 from lastack.chart.render import find
 from lastack.paths import VALUES_DIR
 
@@ -54,3 +56,8 @@ def restricted(pod_spec: dict) -> None:
 # The Elasticsearch endpoint and CA Secret of a release named la-stack (ECK's naming).
 ES_URL = "https://la-stack-es-http.la-stack.svc:9200"
 CA_SECRET = "la-stack-es-http-certs-public"
+
+
+def at(obj: dict, path: str) -> object:
+    """The field at a jmespath `path` of a rendered object."""
+    return jmespath.search(path, obj)

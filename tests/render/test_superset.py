@@ -20,7 +20,7 @@ from lastack.chart.render import (
 )
 from lastack.paths import CHART_DIR, VALUES_DIR
 from tests.helpers import mentions_key, requires_subcharts
-from tests.render.support import CA_SECRET, secrets_config
+from tests.render.support import CA_SECRET, at, secrets_config
 
 OWN = ["templates/superset/superset.yaml", "templates/superset/metastore.yaml"]
 SECRET = "la-stack-superset"
@@ -38,10 +38,6 @@ def superset_cr(helm, values=None, values_files=()) -> dict:
     objects = render_chart(helm=helm, values=values, values_files=values_files, show_only=OWN,
                            subcharts=())
     return find(objects, "Superset")[0]
-
-
-def at(obj: dict, path: str):
-    return jmespath.search(path, obj)
 
 
 class TestSupersetCredentials:

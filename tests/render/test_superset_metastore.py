@@ -13,6 +13,7 @@ from lastack.chart.render import (
 )
 from lastack.paths import VALUES_DIR
 from tests.helpers import mentions_key
+from tests.render.support import at
 
 OWN = ["templates/superset/superset.yaml", "templates/superset/metastore.yaml"]
 SECRET = "la-stack-superset"
@@ -29,10 +30,6 @@ def metastore(helm, values=None, values_files=()) -> dict:
     objects = render_chart(helm=helm, values=values, values_files=values_files, show_only=OWN,
                            subcharts=())
     return find(objects, "Cluster")[0]
-
-
-def at(obj: dict, path: str):
-    return jmespath.search(path, obj)
 
 
 class TestCustomResourcesValidate:

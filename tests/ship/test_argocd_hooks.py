@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from lastack.chart.render import render_chart
+from tests.render.support import dicts_in
 
 PRE_SYNC = {"pre-install", "pre-upgrade"}
 POST_SYNC = {"post-install", "post-upgrade"}
@@ -26,14 +27,7 @@ def hook_weight(obj: dict) -> int:
 
 def pod_specs(node: object) -> Iterator[dict]:
     """Every pod spec nested anywhere in an object (workloads and custom resources alike)."""
-    if isinstance(node, dict):
-        if isinstance(node.get("containers"), list):
-            yield node
-        for child in node.values():
-            yield from pod_specs(child)
-    elif isinstance(node, list):
-        for child in node:
-            yield from pod_specs(child)
+    return (d for d in dicts_in(node) if isinstance(d.get("containers"), list))
 
 
 def references(spec: dict) -> set[tuple[str, str]]:
