@@ -126,8 +126,8 @@ def point_superset_at_copy(
     if derive is not None:
         documents = derive(documents)
     write(database_file, table or index, documents)
-    wiring = import_hook("superset_wiring")  # its REST client, with login and CSRF handling
-    api = wiring.SupersetApi(superset_url, wiring.Deadline(60))
+    superset_api = import_hook("superset_api")  # the wiring's client: login and CSRF handling
+    api = superset_api.SupersetApi(superset_url, import_hook("hooklib").Deadline(60))
     api.login(*admin, "the local Superset")
     target = api.find("database", ("database_name", "eq", database_name))[0]
     answer = api.call("PUT", f"/api/v1/database/{target['id']}",
