@@ -1,5 +1,5 @@
-"""credentials.py, the pure logic of release_secrets.py: the config contract, passwords
-and the Ralph values derived from credentials, digests.
+"""secrets_config.py and credentials.py, the pure logic of release_secrets.py: the config
+contract, passwords and the Ralph values derived from credentials, digests.
 
 auth.json is also validated by Ralph's own pydantic model, run in Ralph's venv.
 """
@@ -29,6 +29,7 @@ from tests.hooks.support import (
 
 pytestmark = pytest.mark.hooks
 credentials = import_hook("credentials")
+secrets_config = import_hook("secrets_config")
 
 
 CHART_VALUES = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
@@ -43,7 +44,7 @@ def moodle_account(**changes):
         "agent": {"mbox": "mailto:moodle@la-stack.example.org"},
     }
     fields.update(changes)
-    return credentials.LrsAccount(**fields)
+    return secrets_config.LrsAccount(**fields)
 
 
 def broken(path, value):
@@ -102,7 +103,7 @@ class TestReleaseSecrets:
         assert entries[1]["scopes"] == ["all"] and entries[1]["agent"] == {"mbox": "mailto:a@b.c"}
         assert set(entries[0]) == {"username", "hash", "scopes", "agent"}
         assert bcrypt.checkpw(RESERVED.encode(), entries[1]["hash"].encode())
-        with pytest.raises(credentials.ConfigError, match="share the username"):
+        with pytest.raises(secrets_config.ConfigError, match="share the username"):
             credentials.auth_json([accounts[0], accounts[0]], rounds=4)
 
     def test_auth_json_validates_against_ralphs_own_model(self):
@@ -141,7 +142,7 @@ class TestReleaseSecrets:
         )
 
     def test_the_chart_shaped_config_parses(self):
-        config = credentials.parse_config(stack_config())
+        config = secrets_config.parse_config(stack_config())
         assert {(u.secret, u.existing_secret) for u in config.es_users} == {
             (secret, "") for secret in ES_USER_SECRETS.values()}
         moodle = next(a for a in config.lrs_accounts if a.username == "moodle")
@@ -155,10 +156,10 @@ class TestReleaseSecrets:
         values = copy.deepcopy(SESSION_VALUES)
         values["elasticsearch"]["users"]["writer"]["existingSecret"] = "my-ralph-es"
         values["eck-elasticsearch"]["auth"]["fileRealm"][0] = {"secretName": "my-ralph-es"}
-        config = credentials.parse_config(rendered_secrets_config(values, SESSION_RELEASE))
+        config = secrets_config.parse_config(rendered_secrets_config(values, SESSION_RELEASE))
         writer = next(u for u in config.es_users if u.existing_secret == "my-ralph-es")
         assert config.ralph.es_user == writer.secret
-        minimal = credentials.parse_config({"labels": {credentials.OWNER_LABEL: "a-program"}})
+        minimal = secrets_config.parse_config({"labels": {secrets_config.OWNER_LABEL: "a-program"}})
         assert minimal.ralph is None and minimal.es_users == ()
 
     @pytest.mark.parametrize(
@@ -187,8 +188,8 @@ class TestReleaseSecrets:
         ],
     )
     def test_config_faults_are_named_in_one_sentence(self, config, words):
-        with pytest.raises(credentials.ConfigError) as raised:
-            credentials.parse_config(config)
+        with pytest.raises(secrets_config.ConfigError) as raised:
+            secrets_config.parse_config(config)
         message = str(raised.value)
         assert words in message and message.endswith(".") and "\n" not in message
 
@@ -211,12 +212,12 @@ class TestReleaseSecrets:
         ours = []
         for address in addresses:
             try:
-                credentials._agent({"mbox": f"mailto:{address}"}, "x")
+                secrets_config._agent({"mbox": f"mailto:{address}"}, "x")
                 ours.append("ok")
-            except credentials.ConfigError:
+            except secrets_config.ConfigError:
                 ours.append("refused")
         assert ralph_says == ours == ["refused", "refused", "refused", "ok"]
 
     def test_the_charts_default_lrs_agents_pass_the_check(self):
         for name, account in CHART_VALUES["lrs"]["accounts"].items():
-            credentials._agent({"mbox": account["mbox"]}, f"lrs.accounts.{name}")
+            secrets_config._agent({"mbox": account["mbox"]}, f"lrs.accounts.{name}")

@@ -54,7 +54,7 @@ def wire(es: elasticsearch.ElasticsearchServer, workdir: Path, lrs: tuple[str, s
          alias: str, values: dict[str, Any]) -> dict:
     """Run es_bootstrap for `alias` with the config the chart renders from `values`, and
     build Ralph's env the way the secrets hook would."""
-    credentials = import_hook("credentials")
+    credentials, secrets_config = import_hook("credentials"), import_hook("secrets_config")
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "es-bootstrap.json"
     config_file.write_text(json.dumps({**bootstrap_config(values), "alias": alias}))
@@ -64,7 +64,7 @@ def wire(es: elasticsearch.ElasticsearchServer, workdir: Path, lrs: tuple[str, s
     if bootstrap.returncode != 0:
         raise ServiceError(f"es_bootstrap failed: {bootstrap.stderr.strip()}")
     writer = credentials.Credentials("la-stack-ralph", es.users["la-stack-ralph"].password)
-    account = credentials.LrsAccount(
+    account = secrets_config.LrsAccount(
         "bench-lrs", lrs[0], ("statements/write", "statements/read/mine"), LRS_AGENT
     )
     auth_file = workdir / "auth.json"
