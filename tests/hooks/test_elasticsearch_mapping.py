@@ -16,6 +16,7 @@ from lastack.testing.services.hookfiles import (
     import_hook,
     run_hook,
 )
+from lastack.testing.xapi_vocabulary import VERBS
 
 pytestmark = pytest.mark.hooks
 es_api = import_hook("es_api")
@@ -103,7 +104,7 @@ class TestEsBootstrap:
         assert status == 200, answer
         assert answer["hits"]["total"]["value"] == 500
         verbs = {b["key"] for b in answer["aggregations"]["verbs"]["buckets"]}
-        assert xapi.VERBS["viewed"] in verbs
+        assert VERBS["viewed"] in verbs
         assert answer["aggregations"]["courses"]["buckets"]
 
     def test_template_digest_ignores_its_own_stamp(self):

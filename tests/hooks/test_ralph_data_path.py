@@ -15,6 +15,7 @@ import urllib.parse
 import pytest
 
 from lastack.testing import xapi
+from lastack.testing.xapi_vocabulary import VERBS
 from tests.hooks.support import account_of
 from tests.hooks.xapi_reads import STATEMENTS, read_all
 
@@ -111,11 +112,11 @@ class TestRalphDataPath:
         through point-in-time searches, which the writer role must allow. Other modules of the
         session post with the same account too, so: every match of this batch is found, and
         everything found matches the filter."""
-        answered = {s["id"] for s in BATCH if s["verb"]["id"] == xapi.VERBS["answered"]}
+        answered = {s["id"] for s in BATCH if s["verb"]["id"] == VERBS["answered"]}
         assert len(answered) > 100  # more than one page
-        found = read_all(ralph_server, {"verb": xapi.VERBS["answered"]}, moodle_login)
+        found = read_all(ralph_server, {"verb": VERBS["answered"]}, moodle_login)
         assert answered <= {s["id"] for s in found}
-        assert {s["verb"]["id"] for s in found} == {xapi.VERBS["answered"]}
+        assert {s["verb"]["id"] for s in found} == {VERBS["answered"]}
 
         learner = BATCH[0]["actor"]
         agent = json.dumps({"account": learner["account"], "objectType": "Agent"})
@@ -176,7 +177,7 @@ class TestRalphDataPath:
         assert es_count(es_stack, by_id) == 3
 
         changed = json.loads(json.dumps(fresh[0]))
-        changed["verb"] = {"id": xapi.VERBS["completed"], "display": {"en": "completed"}}
+        changed["verb"] = {"id": VERBS["completed"], "display": {"en": "completed"}}
         status, _ = ralph_server.request("POST", STATEMENTS, [changed], auth=moodle_login)
         assert status == 409
 

@@ -31,6 +31,8 @@ from pytest_helm_charts.k8s.fixtures import NamespaceFactoryFunc
 
 from lastack.cluster import cluster_target, operators
 from lastack.cluster import controlplane as cluster
+from lastack.cluster.kwok import NODE_LABEL
+from lastack.cluster.state import ClusterError
 from lastack.tools.helm_env import isolated_helm_env
 from lastack.tools.toolchain import ToolError
 from tests.live.cluster import (
@@ -78,7 +80,7 @@ def live_cluster(pytestconfig: pytest.Config) -> Iterator[LiveCluster]:
         # `make cluster-up`'s cluster, named explicitly, is still ours (kwok nodes).
         try:
             ours = bool(client.CoreV1Api(api).list_node(
-                label_selector=f"{cluster.NODE_LABEL}=true").items)
+                label_selector=f"{NODE_LABEL}=true").items)
         except client.exceptions.ApiException:
             ours = False  # may not list Nodes: not our cluster anyway
         yield LiveCluster(external, local=ours, server=api.configuration.host)
@@ -91,7 +93,7 @@ def live_cluster(pytestconfig: pytest.Config) -> Iterator[LiveCluster]:
         with capture.global_and_fixture_disabled():
             session = cluster.session()
             state = session.__enter__()
-    except (cluster.ClusterError, ToolError) as err:
+    except (ClusterError, ToolError) as err:
         pytest.fail(f"the local control plane did not start: {err}")
     try:
         yield LiveCluster(Path(state.kubeconfig), local=True, server=state.server)

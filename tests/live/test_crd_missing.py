@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client
 
 from lastack import polling
-from lastack.cluster import controlplane as cluster
+from lastack.cluster.bringup import install_crds_of
 from lastack.cluster.operators import ECK_OPERATOR
 from lastack.testing.helm_release import RELEASE, Helm, base_values
 from tests.helpers import HELM_VERSIONS
@@ -57,7 +57,7 @@ def without_eck(live_cluster: LiveCluster, api: client.ApiClient) -> Iterator[No
     try:
         yield
     finally:
-        cluster.install_crds_of(live_cluster.kubeconfig, [ECK_OPERATOR.crds])
+        install_crds_of(live_cluster.kubeconfig, [ECK_OPERATOR.crds])
         polling.poll(f"{GROUP}/v1 served again",
                    lambda: polling.Probe(done=serves_eck(api), state="not discovered yet"), 60)
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from lastack.demo.demo import OPERATOR_CHART, OPERATOR_VERSION
+from lastack.demo.plan import OPERATOR_CHART, OPERATOR_VERSION
 from lastack.paths import REPO_ROOT, chart_cache_dir
 from lastack.testing.hookrunner import HookRunner, hold_values
 from lastack.tools.controlplane_build import CNPG_MANIFEST, CNPG_VERSION

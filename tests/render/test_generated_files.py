@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lastack.chart import docs, schema
+from lastack.chart.annotations import parse_values
 from lastack.chart.render import CNPG_API, ECK_API, HelmFailedError, render_chart
 from lastack.paths import CHART_DIR
 from lastack.tools.controlplane_build import CNPG_VERSION
@@ -99,7 +100,7 @@ class TestReadmeContent:
 
     def test_should_have_a_values_section_per_top_level_key(self):
         readme = docs.generate(CHART_DIR)
-        for key in schema.parse_values((CHART_DIR / "values.yaml").read_text()).values:
+        for key in parse_values((CHART_DIR / "values.yaml").read_text()).values:
             assert f"\n### `{key}`\n" in readme, key
 
     @pytest.mark.parametrize(("value", "expected"), [

@@ -16,12 +16,13 @@ import yaml
 from lastack.chart import chart_values, chartdeps
 from lastack.chart.images import OPERATOR_IMAGES
 from lastack.chart.render import helm_binary, render_chart
-from lastack.demo.demo import OPERATOR_CHART, OPERATOR_VERSION
+from lastack.demo.plan import OPERATOR_CHART, OPERATOR_VERSION
 from lastack.net import free_port
 from lastack.paths import CHART_DIR, VALUES_DIR, chart_cache_dir
 from lastack.release import bundle_sources
 from lastack.release.bundle import build_bundle
-from lastack.release.publish import PublishError, chart_identity
+from lastack.release.chart_archive import PublishError
+from lastack.release.publish import chart_identity
 from lastack.tools.controlplane_build import CNPG_VERSION
 from lastack.tools.toolchain import KUBERNETES_VERSION
 from tests.hooks.moodle_standin import ArchiveServer, plugin_tree, tarball, tree_sha256

@@ -20,7 +20,8 @@ from lastack.chart.render import (
 )
 from lastack.chart.validation import validate_objects
 from lastack.chart.version_check import bump_patch
-from lastack.release.publish import PublishError, publish, publish_chart
+from lastack.release.chart_archive import PublishError
+from lastack.release.publish import publish, publish_chart
 from lastack.tools.helm_env import isolated_helm_env
 from lastack.tools.toolchain import HELMS, KUBERNETES_VERSION
 from tests.ship.archives import NAME, VERSION, rebuilt

@@ -15,15 +15,14 @@ import yaml
 
 from lastack.chart import chartdeps
 from lastack.paths import CHART_DIR
-from lastack.release.publish import (
+from lastack.release.chart_archive import (
     PARTIAL_ANNOTATION,
     PublishError,
     archive_members,
     archive_metadata,
     missing_in_archive,
-    package_chart,
-    publish_chart,
 )
+from lastack.release.publish import package_chart, publish_chart
 from tests.ship.archives import NAME, VERSION
 
 

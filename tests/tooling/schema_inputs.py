@@ -6,7 +6,8 @@ import textwrap
 
 import jsonschema
 
-from lastack.chart.schema import build_schema, parse_values
+from lastack.chart.annotations import parse_values
+from lastack.chart.schema import build_schema
 
 
 def generate(text: str, open_sections: frozenset[str] = frozenset()) -> dict:

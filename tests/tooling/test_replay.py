@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from lastack.testing import replay, xapi
+from lastack.testing import replay
+from lastack.testing.xapi_checks import problems
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def test_should_keep_every_statement_as_the_plugin_sent_it(fixture):
     originals = [{k: v for k, v in s.items() if k not in moved} for s in fixture]
     for statement in replayed:
         assert {k: v for k, v in statement.items() if k not in moved} in originals
-        assert xapi.problems(statement) == []
+        assert problems(statement) == []
 
 
 def test_should_spread_learners_and_days_the_same_way_each_time(fixture):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lastack.chart.schema import AnnotationError
+from lastack.chart.annotations import AnnotationError
 from tests.tooling.schema_inputs import generate, is_valid, prop
 
 

@@ -12,6 +12,8 @@ import pytest
 from lastack.paths import shared_dir
 from lastack.testing import xapi
 from lastack.testing.services import ralph
+from lastack.testing.xapi_checks import problems
+from lastack.testing.xapi_vocabulary import SITE, TYPES
 
 
 def test_same_seed_gives_the_same_statements():
@@ -26,7 +28,7 @@ def test_a_prefix_does_not_depend_on_the_count_for_ids():
 
 def test_every_statement_has_the_basic_xapi_structure():
     statements = xapi.generate(500, seed=1)
-    assert [xapi.problems(s) for s in statements if xapi.problems(s)] == []
+    assert [problems(s) for s in statements if problems(s)] == []
 
 
 @pytest.mark.parametrize(
@@ -42,7 +44,7 @@ def test_every_statement_has_the_basic_xapi_structure():
 def test_the_structure_check_catches_breakage(breakage, problem):
     statement = xapi.generate(1, seed=2)[0]
     breakage(statement)
-    assert any(problem in p for p in xapi.problems(statement))
+    assert any(problem in p for p in problems(statement))
 
 
 def test_statements_look_like_logstore_xapi_output():
@@ -51,9 +53,9 @@ def test_statements_look_like_logstore_xapi_output():
     assert {"Viewed", "Answered", "Completed", "Started", "Launched"} <= set(verbs)
     assert verbs.most_common(1)[0][0] == "Viewed"
     types = {s["object"]["definition"]["type"] for s in statements}
-    assert {xapi.TYPES["course"], xapi.TYPES["page"], xapi.TYPES["attempt"]} <= types
+    assert {TYPES["course"], TYPES["page"], TYPES["attempt"]} <= types
     for statement in statements:
-        assert statement["actor"]["account"]["homePage"] == xapi.SITE
+        assert statement["actor"]["account"]["homePage"] == SITE
         assert statement["context"]["platform"] == "Moodle"
     scored = [s for s in statements if "score" in s.get("result", {})]
     assert scored and all(0 <= s["result"]["score"]["scaled"] <= 1 for s in scored)

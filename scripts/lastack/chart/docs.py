@@ -16,6 +16,7 @@ import yaml
 
 from lastack.chart import generated
 from lastack.chart import schema as schema_mod
+from lastack.chart.annotations import AnnotationError, parse_values
 from lastack.chart.chart_values import pins_in
 from lastack.paths import CHART_DIR, REPO_ROOT
 from lastack.tools.controlplane_build import CNPG_VERSION, ECK_VERSION
@@ -123,7 +124,7 @@ def helm_timeout(values: dict[str, Any]) -> str:
 
 def context(chart_dir: Path = CHART_DIR) -> dict[str, Any]:
     meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
-    parsed = schema_mod.parse_values((chart_dir / "values.yaml").read_text())
+    parsed = parse_values((chart_dir / "values.yaml").read_text())
     schema = schema_mod.build_schema(parsed, schema_mod.subchart_sections(chart_dir))
     deps = [{"name": d["name"], "alias": d.get("alias") or d["name"],
              "version": str(d["version"]), "repository": d["repository"],
@@ -153,5 +154,5 @@ def generate(chart_dir: Path = CHART_DIR) -> str:
 def main(args: list[str]) -> int:
     return generated.main(
         args, "docs", "write the chart README from its template and values", "README",
-        CHART_DIR / README_FILE, lambda: generate(CHART_DIR), (schema_mod.AnnotationError,),
+        CHART_DIR / README_FILE, lambda: generate(CHART_DIR), (AnnotationError,),
         REPO_ROOT)

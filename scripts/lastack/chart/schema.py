@@ -35,8 +35,6 @@ from lastack.chart.annotations import AnnotationError, KeyDoc, ParsedValues, par
 from lastack.paths import CHART_DIR, REPO_ROOT
 
 # What the docs generator and the tests read from here, besides the schema builder.
-__all__ = ["SCHEMA_FILE", "AnnotationError", "build_schema", "dump", "generate", "main",
-           "parse_values", "subchart_sections"]
 
 SCHEMA_FILE = "values.schema.json"
 DRAFT = "http://json-schema.org/draft-07/schema#"

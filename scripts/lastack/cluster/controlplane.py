@@ -30,8 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lastack.cluster.bringup import bring_up, install_crds_of, kubectl
-from lastack.cluster.kwok import HOOK_RUNNER_LABEL, NODE_LABEL
+from lastack.cluster.bringup import bring_up, kubectl
 from lastack.cluster.operators import runnable
 from lastack.cluster.pki import client_context, https_ok
 from lastack.cluster.processes import is_ours, stop_processes
@@ -40,9 +39,6 @@ from lastack.tools import controlplane_build
 from lastack.tools.toolchain import KUBECTL, ToolError, require
 
 # What callers (the live tier, the demo, the bench) use of the control plane, from one place.
-__all__ = ["HOOK_RUNNER_LABEL", "KUBECONFIG", "NODE_LABEL", "STATE_FILE", "ClusterError",
-           "ClusterState", "cluster_down", "cluster_up", "down", "healthy", "install_crds_of",
-           "running", "session", "up"]
 
 HOSTPATH_PV_ROOT = Path("/tmp/hostpath_pv")  # fixed by the controller-manager's provisioner
 DEFAULT_TTL_SECONDS = 4 * 3600

@@ -28,12 +28,10 @@ from lastack.chart.render import effective_chart_dir
 from lastack.cluster.kwok import NODE_LABEL as KWOK_NODE_LABEL
 from lastack.demo.plan import (
     CLUSTER_NAME,
-    CNPG_MANIFEST,
     CNPG_NAMESPACE,
     CNPG_VERSION,
     DEMO_STATEMENTS,
     NAMESPACE,
-    OPERATOR_CHART,
     OPERATOR_NAMESPACE,
     OPERATOR_VERSION,
     RELEASE,
@@ -42,7 +40,6 @@ from lastack.demo.plan import (
     DemoError,
     Plan,
     build_plan,
-    choose_cluster,
     create_cluster_command,
     delete_cluster_command,
     helm_install_operator,
@@ -56,9 +53,6 @@ from lastack.testing import xapi
 from lastack.tools.toolchain import HELM4, KUBECTL
 
 # The plan's names, for the callers that know the demo as one module.
-__all__ = ["CNPG_MANIFEST", "OPERATOR_CHART", "OPERATOR_VERSION", "RELEASE", "DemoError",
-           "Plan", "build_plan", "choose_cluster", "create_cluster_command",
-           "install_cnpg_commands", "main"]
 
 
 class Cluster:

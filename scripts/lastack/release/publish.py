@@ -27,10 +27,8 @@ from lastack.chart import chartdeps
 from lastack.chart.render import helm_binary
 from lastack.paths import CHART_DIR, REPO_ROOT
 from lastack.release.chart_archive import (
-    PARTIAL_ANNOTATION,
     PublishError,
     archive_members,
-    archive_metadata,
     missing_in_archive,
     normalise_archive,
     packaging_source,
@@ -38,9 +36,6 @@ from lastack.release.chart_archive import (
 )
 
 # The archive's names, for the callers that know packaging as one module.
-__all__ = ["PARTIAL_ANNOTATION", "PublishError", "archive_members", "archive_metadata",
-           "chart_identity", "missing_in_archive", "package", "package_chart", "publish",
-           "publish_chart", "require_subcharts"]
 
 DIST_DIR = REPO_ROOT / "dist"
 # `helm push` ends with `Digest: sha256:…` (Helm 3 and 4).

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lastack.testing.xapi_checks import problems
 from lastack.testing.xapi_vocabulary import (
     CHOICE_RESPONSE,
     DEFAULT_START,
@@ -44,7 +43,6 @@ from lastack.testing.xapi_vocabulary import (
 )
 
 # Callers know the generator, its checks and its vocabulary as one module.
-__all__ = ["SITE", "TYPES", "VERBS", "generate", "iter_statements", "main", "problems"]
 
 
 @dataclass(frozen=True)
