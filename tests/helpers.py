@@ -1,6 +1,9 @@
-"""Helpers every tier imports: Helm versions, subchart availability, key-naming errors."""
+"""Helpers every tier imports: Helm versions, subchart availability, key-naming errors, a
+walk of rendered objects."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 
@@ -29,3 +32,14 @@ def mentions_key(message: str, dotted_key: str) -> bool:
     """Whether an error names a values key, dotted (our messages) or as a JSON pointer
     (schema errors), without depending on the rest of Helm's wording."""
     return dotted_key in message or "/" + dotted_key.replace(".", "/") in message
+
+
+def dicts_in(node: object) -> Iterator[dict]:
+    """Every mapping anywhere in a rendered object, the object itself first."""
+    if isinstance(node, dict):
+        yield node
+        for child in node.values():
+            yield from dicts_in(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from dicts_in(child)

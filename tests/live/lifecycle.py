@@ -15,7 +15,7 @@ from lastack.paths import CHART_DIR
 from lastack.testing.helm_release import API_VERSION_ARGS, HOOK, Helm
 from lastack.testing.hookrunner import HookRunner
 from tests.live.cluster import LiveCluster
-from tests.live.support import Seen
+from tests.live.recorder import Seen
 
 
 def _one_more_node_and_patch() -> dict[str, Any]:

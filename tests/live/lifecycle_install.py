@@ -23,7 +23,7 @@ from tests.live.lifecycle import (
     generated_secret_names,
     normal_objects,
 )
-from tests.live.support import Seen
+from tests.live.recorder import Seen
 
 
 class InstallChecks:

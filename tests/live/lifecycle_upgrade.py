@@ -28,7 +28,7 @@ from tests.live.lifecycle import (
     secrets_config,
 )
 from tests.live.lifecycle_install import InstallChecks
-from tests.live.support import Recorder, secrets_snapshot
+from tests.live.recorder import Recorder, secrets_snapshot
 
 
 class UpgradeChecks(InstallChecks):

@@ -42,7 +42,7 @@ from tests.live.cluster import (
 )
 from tests.live.lifecycle import Release, config_maps_unlike, generated_secret_names
 from tests.live.lifecycle_upgrade import UpgradeChecks
-from tests.live.support import Recorder, secrets_snapshot
+from tests.live.recorder import Recorder, secrets_snapshot
 
 
 @pytest.fixture(scope="class", params=HELM_VERSIONS)

@@ -4,7 +4,6 @@ import it; it holds no fixtures)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import jmespath
 
@@ -29,17 +28,6 @@ def hook_annotations(obj: dict) -> tuple[str, int, str]:
 
 def env_of(container: dict) -> dict:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
-
-
-def dicts_in(node: object) -> Iterator[dict]:
-    """Every mapping anywhere in a rendered object, the object itself first."""
-    if isinstance(node, dict):
-        yield node
-        for child in node.values():
-            yield from dicts_in(child)
-    elif isinstance(node, list):
-        for child in node:
-            yield from dicts_in(child)
 
 
 def restricted(pod_spec: dict) -> None:

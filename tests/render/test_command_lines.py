@@ -11,7 +11,8 @@ import jmespath
 import pytest
 
 from lastack.chart.render import render_chart
-from tests.render.support import PROFILE_IDS, PROFILES, dicts_in
+from tests.helpers import dicts_in
+from tests.render.support import PROFILE_IDS, PROFILES
 
 # Variable names that hold a credential (Ralph's ES hosts URL carries user:password@).
 SENSITIVE_NAME = re.compile(r"PASS|SECRET|TOKEN|CREDENTIAL|API_?KEY|HOSTS", re.IGNORECASE)

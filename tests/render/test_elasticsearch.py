@@ -11,8 +11,8 @@ import yaml
 
 from lastack.chart.render import CNPG_API, HelmFailedError, find, render_chart
 from lastack.paths import VALUES_DIR
-from tests.helpers import mentions_key, requires_subcharts
-from tests.render.support import CA_SECRET, ES_URL, dicts_in, env_of, hook_annotations, restricted
+from tests.helpers import dicts_in, mentions_key, requires_subcharts
+from tests.render.support import CA_SECRET, ES_URL, env_of, hook_annotations, restricted
 
 PROGRAMS = "templates/hooks/programs-configmap.yaml"
 

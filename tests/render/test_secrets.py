@@ -11,12 +11,11 @@ import pytest
 import yaml
 
 from lastack.chart.render import find, render_chart, render_manifest
-from tests.helpers import requires_subcharts
+from tests.helpers import dicts_in, requires_subcharts
 from tests.render.support import (
     ES_URL,
     PROFILE_IDS,
     PROFILES,
-    dicts_in,
     env_of,
     hook_annotations,
     restricted,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from lastack.chart.render import render_chart
-from tests.render.support import dicts_in
+from tests.helpers import dicts_in
 
 PRE_SYNC = {"pre-install", "pre-upgrade"}
 POST_SYNC = {"post-install", "post-upgrade"}
