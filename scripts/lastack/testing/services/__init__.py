@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 from lastack.testing.services import elasticsearch, ingest_node, postgresql, ralph, superset, valkey
-from lastack.testing.services.processes import ServiceError
+from lastack.testing.services.processes import ServiceError, venv_package_versions
 
 
 def main(args: list[str]) -> int:
@@ -25,9 +25,9 @@ def main(args: list[str]) -> int:
         ingest_node.install()
         java_home, java = elasticsearch.find_java()
         ralph.install()
-        versions = ralph.package_versions("ralph-malph", "elasticsearch", "pydantic")
+        versions = venv_package_versions(ralph.PYTHON, "ralph-malph", "elasticsearch", "pydantic")
         superset.install()
-        drivers = superset.package_versions("psycopg2-binary", "redis")
+        drivers = venv_package_versions(superset.PYTHON, "psycopg2-binary", "redis")
     except ServiceError as error:
         print(f"lastack services: {error}", file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -37,6 +38,29 @@ def install_pinned_venv(venv: Path, requirements: Sequence[str], what: str) -> N
     stamp = venv / ".la-stack-requirements"
     stamp.unlink(missing_ok=True)  # a new file: a hard-linked copy of the venv keeps its own
     stamp.write_text("\n".join(requirements) + "\n")
+
+
+def ensure_pinned_venv(venv: Path, requirements: Sequence[str], what: str, entry: Path,
+                       log: Callable[[str], object], took: str = "") -> bool:
+    """Install `requirements` into `venv` unless it already holds exactly them (and `entry`);
+    True when it installed them now."""
+    if pinned_venv_installed(venv, requirements, entry):
+        return False
+    log(f"[services] installing {' '.join(requirements)} into {venv}{took}")
+    install_pinned_venv(venv, requirements, what)
+    return True
+
+
+def venv_package_versions(python: Path, *names: str) -> dict[str, str]:
+    """The installed versions of `names` in the venv of `python`."""
+    code = (
+        "import json, sys\nfrom importlib.metadata import version\n"
+        "print(json.dumps({n: version(n) for n in sys.argv[1:]}))"
+    )
+    result = subprocess.run(
+        [str(python), "-c", code, *names], capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout)
 
 
 class LoopbackServer:

@@ -25,7 +25,7 @@ from lastack.paths import TOOLS_DIR
 from lastack.testing.services.processes import (
     LoopbackServer,
     ManagedProcess,
-    install_pinned_venv,
+    ensure_pinned_venv,
     pinned_venv_installed,
 )
 
@@ -82,9 +82,7 @@ def installed() -> bool:
 
 def install(log: Any = print) -> Path:
     """Create the venv and install the pinned requirements from PyPI (quick when done)."""
-    if not installed():
-        log(f"[services] installing {' '.join(REQUIREMENTS)} into {VENV}")
-        install_pinned_venv(VENV, REQUIREMENTS, "Ralph")
+    ensure_pinned_venv(VENV, REQUIREMENTS, "Ralph", PYTHON, log)
     return VENV
 
 
@@ -98,17 +96,6 @@ def run_python(code: str, stdin: str = "", timeout: float = 120) -> subprocess.C
         timeout=timeout,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tempfile.gettempdir()},
     )
-
-
-def package_versions(*names: str) -> dict[str, str]:
-    code = (
-        "import json, sys\nfrom importlib.metadata import version\n"
-        "print(json.dumps({n: version(n) for n in sys.argv[1:]}))"
-    )
-    result = subprocess.run(
-        [str(PYTHON), "-c", code, *names], capture_output=True, text=True, check=True
-    )
-    return json.loads(result.stdout)
 
 
 @dataclass

@@ -20,7 +20,6 @@ about 1.5 minutes.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import tempfile
@@ -39,7 +38,7 @@ from lastack.testing.services.processes import (
     LoopbackServer,
     ManagedProcess,
     ServiceError,
-    install_pinned_venv,
+    ensure_pinned_venv,
     pinned_venv_installed,
     random_secret,
 )
@@ -79,22 +78,10 @@ def installed() -> bool:
 
 def install(log: Any = print) -> Path:
     """Create the venv and install the pinned requirements from PyPI (quick when done)."""
-    if not installed():
-        log(f"[services] installing {' '.join(REQUIREMENTS)} into {VENV} (about 1.5 minutes)")
-        install_pinned_venv(VENV, REQUIREMENTS, "Superset")
+    if ensure_pinned_venv(VENV, REQUIREMENTS, "Superset", SUPERSET, log,
+                          took=" (about 1.5 minutes)"):
         SEED_DB.unlink(missing_ok=True)  # built by the previous Superset: rebuild
     return VENV
-
-
-def package_versions(*names: str) -> dict[str, str]:
-    code = (
-        "import json, sys\nfrom importlib.metadata import version\n"
-        "print(json.dumps({n: version(n) for n in sys.argv[1:]}))"
-    )
-    result = subprocess.run(
-        [str(PYTHON), "-c", code, *names], capture_output=True, text=True, check=True
-    )
-    return json.loads(result.stdout)
 
 
 def superset_env(workdir: Path, operator: dict[str, str]) -> dict[str, str]:
