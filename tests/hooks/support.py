@@ -19,6 +19,7 @@ import pytest
 
 from lastack.chart.render import RELEASE_NAME, render_chart
 from lastack.testing.services import elasticsearch, ralph
+from lastack.testing.services.es_distribution import find_java
 from lastack.testing.services.hookfiles import bootstrap_config, bootstrap_env
 from lastack.testing.services.processes import ServiceError
 from tests.hooks.kube_standin import TOKEN, KubeStandIn
@@ -85,7 +86,7 @@ def kube_env(kube: KubeStandIn, config: dict[str, Any], workdir: Path) -> dict[s
 def services_skip_reason() -> str | None:
     """Skip only when a prerequisite is truly absent; say how to get it."""
     try:
-        elasticsearch.find_java()
+        find_java()
     except ServiceError as error:
         return f"hooks tier needs a JDK: {error}"
     if not elasticsearch.installed() and not shutil.which("mvn"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from lastack.testing.services import elasticsearch, ingest_node, postgresql, ralph, superset, valkey
+from lastack.testing.services.es_distribution import find_java
 from lastack.testing.services.processes import ServiceError, venv_package_versions
 
 
@@ -23,7 +24,7 @@ def main(args: list[str]) -> int:
     try:
         elasticsearch.install()
         ingest_node.install()
-        java_home, java = elasticsearch.find_java()
+        java_home, java = find_java()
         ralph.install()
         versions = venv_package_versions(ralph.PYTHON, "ralph-malph", "elasticsearch", "pydantic")
         superset.install()

@@ -38,11 +38,10 @@ from lastack.chart import chart_values
 from lastack.net import free_port
 from lastack.paths import CHART_DIR, TOOLS_DIR
 from lastack.testing.services.es_distribution import (
-    NOBODY,
+    NodeDirs,
     find_java,
-    home_readable_by,
+    install_distribution,
     stamped,
-    unpack_distribution,
     unprivileged,
 )
 from lastack.testing.services.processes import LoopbackServer, ManagedProcess, ServiceError
@@ -71,13 +70,8 @@ def installed() -> bool:
 
 def install(log: Any = print) -> Path:
     """Fetch and unpack the distribution and add the rest-root stand-in (quick when done)."""
-    if installed():
-        return ES_HOME
-    java_home, _ = find_java()
-    unpack_distribution(ARTIFACT, ES_HOME, log)
-    build_rest_root(java_home)
-    (ES_HOME / ".la-stack-installed").write_text(install_stamp())
-    return ES_HOME
+    return install_distribution(ARTIFACT, ES_HOME, install_stamp(),
+                                lambda: build_rest_root(find_java()[0]), log)
 
 
 def build_rest_root(java_home: Path) -> None:
@@ -150,17 +144,12 @@ class ElasticsearchServer(LoopbackServer):
     _workdir: Path | None = None
 
     def start(self) -> None:
-        home = install()
-        if os.geteuid() == 0:
-            home = home_readable_by(NOBODY, home, VERSION)
-        java_home, self.java_version = find_java()
-        work = Path(tempfile.mkdtemp(prefix="la-stack-es-"))
-        self._workdir = work
-        conf, data, logs, tmp = (work / d for d in ("config", "data", "logs", "tmp"))
+        node = NodeDirs.prepare(install(), VERSION, "la-stack-es-")
+        self._workdir, self.java_version = node.work, node.java_version
+        home, java_home, work, conf, data, logs, tmp = (
+            node.home, node.java_home, node.work, node.conf, node.data, node.logs, node.tmp)
         self.snapshot_dir = work / "snapshots"
-        shutil.copytree(home / "config", conf)
-        for directory in (data, logs, tmp, self.snapshot_dir):
-            directory.mkdir()
+        self.snapshot_dir.mkdir()
         make_certificates(conf / "certs")
         self.ca_file = conf / "certs" / "ca.crt"
         http_port, transport_port = self.http_port or free_port(), free_port()
@@ -183,9 +172,7 @@ class ElasticsearchServer(LoopbackServer):
             "xpack.security.http.ssl.certificate": "certs/http.crt",
             "xpack.security.http.ssl.certificate_authorities": "certs/ca.crt",
         }
-        (conf / "elasticsearch.yml").write_text(
-            "".join(f"{key}: {json.dumps(value)}\n" for key, value in settings.items())
-        )
+        node.write_settings(settings)
         shutil.copyfile(ROLES_FILE, conf / "roles.yml")
         self.write_users(conf)
         argv = unprivileged(work, [str(home / "bin" / "elasticsearch")])

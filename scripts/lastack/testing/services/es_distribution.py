@@ -5,12 +5,15 @@ root. Shared by the hooks tier's Elasticsearch 8 and its older ingest node."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +62,25 @@ def find_java() -> tuple[Path, int]:
     )
 
 
+STAMP_FILE = ".la-stack-installed"
+
+
 def stamped(home: Path, stamp: str) -> bool:
     """Whether `home` was installed with exactly `stamp`."""
-    marker = home / ".la-stack-installed"
+    marker = home / STAMP_FILE
     return marker.exists() and marker.read_text() == stamp
+
+
+def install_distribution(artifact: str, home: Path, stamp: str, extend: Callable[[], None],
+                         log: Any) -> Path:
+    """Unpack `artifact` at `home` and `extend` it (modules, plugins), then stamp it; nothing
+    to do when `home` already carries `stamp`."""
+    if stamped(home, stamp):
+        return home
+    unpack_distribution(artifact, home, log)
+    extend()
+    (home / STAMP_FILE).write_text(stamp)
+    return home
 
 
 def unpack_distribution(artifact: str, home: Path, log: Any) -> None:
@@ -121,3 +139,35 @@ def home_readable_by(uid: int, home: Path, version: str) -> Path:
                            path.stat().st_mode | 0o044)
         marker.touch()
     return shared
+
+
+@dataclass(frozen=True)
+class NodeDirs:
+    """A node's own folders below a fresh working directory, and the Java that runs it; the
+    distribution itself stays read-only."""
+
+    home: Path
+    java_home: Path
+    java_version: int
+    work: Path
+    conf: Path
+    data: Path
+    logs: Path
+    tmp: Path
+
+    @classmethod
+    def prepare(cls, home: Path, version: str, prefix: str) -> NodeDirs:
+        if os.geteuid() == 0:
+            home = home_readable_by(NOBODY, home, version)
+        java_home, java_version = find_java()
+        work = Path(tempfile.mkdtemp(prefix=prefix))
+        conf, data, logs, tmp = (work / d for d in ("config", "data", "logs", "tmp"))
+        shutil.copytree(home / "config", conf)
+        for directory in (data, logs, tmp):
+            directory.mkdir()
+        return cls(home, java_home, java_version, work, conf, data, logs, tmp)
+
+    def write_settings(self, settings: dict[str, Any]) -> None:
+        """elasticsearch.yml, each value as JSON (valid YAML scalars)."""
+        (self.conf / "elasticsearch.yml").write_text(
+            "".join(f"{key}: {json.dumps(value)}\n" for key, value in settings.items()))

@@ -14,9 +14,6 @@ the OSS one: no security, no x-pack types (no `flattened`), so it serves plain h
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -27,11 +24,9 @@ from lastack.net import free_port
 from lastack.paths import TOOLS_DIR
 from lastack.testing.services import maven
 from lastack.testing.services.es_distribution import (
-    NOBODY,
-    find_java,
-    home_readable_by,
+    NodeDirs,
+    install_distribution,
     stamped,
-    unpack_distribution,
     unprivileged,
 )
 from lastack.testing.services.hookfiles import SCRIPT_FILE, import_hook
@@ -66,9 +61,11 @@ def installed() -> bool:
 
 def install(log: Any = print) -> Path:
     """Fetch the distribution and the two modules with their jars (quick when done)."""
-    if installed():
-        return ES_HOME
-    unpack_distribution(ARTIFACT, ES_HOME, log)
+    return install_distribution(ARTIFACT, ES_HOME, install_stamp(), add_modules, log)
+
+
+def add_modules() -> None:
+    """lang-painless and ingest-common, CodeLibs' builds of the server's own modules."""
     for module, (classname, extends) in MODULES.items():
         folder = ES_HOME / "modules" / module
         maven.copy_with_dependencies(f"org.codelibs.elasticsearch.module:{module}:{VERSION}",
@@ -83,8 +80,6 @@ def install(log: Any = print) -> Path:
             "has.native.controller=false\n")
         if module == "lang-painless":
             (folder / "plugin-security.policy").write_text(PAINLESS_POLICY)
-    (ES_HOME / ".la-stack-installed").write_text(install_stamp())
-    return ES_HOME
 
 
 @dataclass
@@ -97,16 +92,10 @@ class IngestNode(LoopbackServer):
     _workdir: Path | None = None
 
     def start(self) -> None:
-        home = install()
-        if os.geteuid() == 0:
-            home = home_readable_by(NOBODY, home, VERSION)
-        java_home, _ = find_java()
-        work = Path(tempfile.mkdtemp(prefix="la-stack-es-ingest-"))
-        self._workdir = work
-        conf, data, logs, tmp = (work / d for d in ("config", "data", "logs", "tmp"))
-        shutil.copytree(home / "config", conf)
-        for directory in (data, logs, tmp):
-            directory.mkdir()
+        node = NodeDirs.prepare(install(), VERSION, "la-stack-es-ingest-")
+        self._workdir = node.work
+        home, java_home, work, conf, data, logs, tmp = (
+            node.home, node.java_home, node.work, node.conf, node.data, node.logs, node.tmp)
         http_port = free_port()
         settings = {
             "cluster.name": "la-stack-ingest", "node.name": "ingest-1",
@@ -115,8 +104,7 @@ class IngestNode(LoopbackServer):
             "path.data": str(data), "path.logs": str(logs),
             "cluster.routing.allocation.disk.threshold_enabled": False,
         }  # fmt: skip
-        (conf / "elasticsearch.yml").write_text(
-            "".join(f"{key}: {json.dumps(value)}\n" for key, value in settings.items()))
+        node.write_settings(settings)
         # The launcher runs from ES_HOME, which is read-only here: logs and dumps go to work.
         options = conf / "jvm.options"
         options.write_text(options.read_text().replace("logs/", f"{logs}/")
