@@ -19,6 +19,7 @@ from lastack.paths import CHART_DIR
 from lastack.testing.services import superset, valkey
 from lastack.testing.services.hookfiles import run_hook
 from lastack.testing.services.processes import ServiceError
+from lastack.testing.services.superset_operator import Valkey
 from tests.hooks.support import EsStack
 
 BUNDLE = CHART_DIR / "files" / "superset"
@@ -88,9 +89,9 @@ def superset_installed() -> None:
         pytest.skip(f"Superset's venv could not be installed from PyPI: {error}")
 
 
-def valkey_of(server: valkey.ValkeyServer, password: str | None = None) -> superset.Valkey:
+def valkey_of(server: valkey.ValkeyServer, password: str | None = None) -> Valkey:
     """The CR's `valkey` for `server`: its own password unless another is given."""
-    return superset.Valkey(server.host, server.port, server.password if password is None
+    return Valkey(server.host, server.port, server.password if password is None
                            else password)  # fmt: skip
 
 

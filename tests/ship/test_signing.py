@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lastack.chart.version_check import bump_patch
+from lastack.paths import TOOLS_BIN
 from lastack.release.publish import package_chart, publish_chart
 from lastack.tools import toolchain
 from lastack.tools.helm_env import isolated_helm_env
@@ -30,7 +31,7 @@ def cosign() -> Path:
         pytest.skip(f"cosign {toolchain.COSIGN.version} is not built and `go` is not on PATH "
                     "to build it (install Go 1.25 or newer)")
     try:
-        toolchain.TOOLS_BIN.mkdir(parents=True, exist_ok=True)
+        TOOLS_BIN.mkdir(parents=True, exist_ok=True)
         toolchain.ensure(toolchain.COSIGN)
     except toolchain.ToolError as err:
         pytest.fail(str(err))

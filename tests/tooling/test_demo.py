@@ -12,7 +12,7 @@ import yaml
 from lastack.chart.render import ECK_API, HelmFailedError, render_chart
 from lastack.demo import plan as demo_plan
 from lastack.paths import REPO_ROOT, VALUES_DIR
-from lastack.tools.controlplane_build import CNPG_VERSION, ECK_VERSION
+from lastack.tools.controlplane_build import CNPG_MANIFEST, CNPG_VERSION, ECK_VERSION
 from lastack.tools.toolchain import HELM4, KUBECTL
 
 KUBECTL_BIN, HELM_BIN = str(KUBECTL.binary), str(HELM4.binary)
@@ -78,20 +78,20 @@ class TestPlan:
         stack = next(i for i, c in enumerate(commands) if demo_plan.RELEASE in c and "upgrade" in c)
         assert cnpg < stack
         assert commands[cnpg][1:3] == ["apply", "--server-side"]
-        assert f"cnpg-{CNPG_VERSION}.yaml" in demo_plan.CNPG_MANIFEST
+        assert f"cnpg-{CNPG_VERSION}.yaml" in CNPG_MANIFEST
         assert any("cnpg-controller-manager" in " ".join(c) for c in commands[cnpg:stack])
 
     def test_should_apply_the_cached_cnpg_manifest_offline(self, tmp_path, monkeypatch):
         monkeypatch.setenv("LA_STACK_CHART_CACHE", str(tmp_path))
         cached = tmp_path / f"cnpg-{CNPG_VERSION}.yaml"
-        assert demo_plan.install_cnpg_commands("kubectl")[0][-1] == demo_plan.CNPG_MANIFEST
+        assert demo_plan.install_cnpg_commands("kubectl")[0][-1] == CNPG_MANIFEST
         cached.write_text("kind: Namespace\n")
         assert demo_plan.install_cnpg_commands("kubectl")[0][-1] == str(cached)
 
     def test_should_name_the_manifest_the_preflight_names(self):
         with pytest.raises(HelmFailedError) as err:
             render_chart(api_versions=(ECK_API,))
-        assert f"kubectl apply --server-side -f {demo_plan.CNPG_MANIFEST})" in err.value.stderr
+        assert f"kubectl apply --server-side -f {CNPG_MANIFEST})" in err.value.stderr
 
     def test_should_install_la_stack_with_the_demo_values(self, tmp_path):
         step = next(s for s in self.plan(tmp_path).steps

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from lastack.paths import TOOLS_BIN
 from lastack.tools import toolchain
 from lastack.tools.toolchain import GO_TOOLS, ToolError
 
@@ -28,7 +29,7 @@ class TestPinnedTools:
         assert toolchain.extras_present(toolchain.CHART_TESTING)
 
     def test_should_make_helm4_the_default_helm(self):
-        link = toolchain.TOOLS_BIN / "helm"
+        link = TOOLS_BIN / "helm"
         assert link.resolve() == toolchain.HELM4.binary.resolve()
 
 

@@ -31,7 +31,7 @@ from lastack.paths import CHART_DIR, REPO_ROOT
 from lastack.testing import replay, sql_standin, xapi
 from lastack.testing.services import elasticsearch, ingest_node, superset
 from lastack.testing.services.hookfiles import bootstrap_config, bootstrap_env, run_hook
-from lastack.testing.services.processes import ServiceError
+from lastack.testing.services.processes import ServiceError, random_secret
 
 HOOKS_DIR = CHART_DIR / "files" / "hooks"
 BUNDLE_DIR = CHART_DIR / "files" / "superset"
@@ -145,7 +145,7 @@ def main(args: list[str]) -> int:
         print("lastack screenshots: Chromium is missing: apt-get install chromium", file=sys.stderr)
         return 1
     options.out.mkdir(parents=True, exist_ok=True)
-    reader_password = superset.random_secret()
+    reader_password = random_secret()
     users = {READER: elasticsearch.EsUser(reader_password, ["la_stack_statements_reader"])}
     try:
         with elasticsearch.ElasticsearchServer(users=users) as es:

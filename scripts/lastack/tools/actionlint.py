@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lastack.paths import REPO_ROOT
+from lastack.paths import REPO_ROOT, TOOLS_BIN
 from lastack.tools import toolchain
 
 ACTIONLINT = toolchain.ACTIONLINT
@@ -18,7 +18,7 @@ WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 
 def ensure() -> Path:
     """The pinned actionlint binary, built first when missing (raises toolchain.ToolError)."""
-    toolchain.TOOLS_BIN.mkdir(parents=True, exist_ok=True)
+    TOOLS_BIN.mkdir(parents=True, exist_ok=True)
     toolchain.ensure(ACTIONLINT)
     return ACTIONLINT.binary
 
