@@ -34,8 +34,6 @@ from lastack.chart import generated
 from lastack.chart.annotations import AnnotationError, KeyDoc, ParsedValues, parse_values
 from lastack.paths import CHART_DIR, REPO_ROOT
 
-# What the docs generator and the tests read from here, besides the schema builder.
-
 SCHEMA_FILE = "values.schema.json"
 DRAFT = "http://json-schema.org/draft-07/schema#"
 

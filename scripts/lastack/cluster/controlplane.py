@@ -38,8 +38,6 @@ from lastack.cluster.state import KUBECONFIG, STATE_FILE, ClusterError, ClusterS
 from lastack.tools import controlplane_build
 from lastack.tools.toolchain import KUBECTL, ToolError, require
 
-# What callers (the live tier, the demo, the bench) use of the control plane, from one place.
-
 HOSTPATH_PV_ROOT = Path("/tmp/hostpath_pv")  # fixed by the controller-manager's provisioner
 DEFAULT_TTL_SECONDS = 4 * 3600
 

@@ -52,8 +52,6 @@ from lastack.paths import CHART_DIR, VALUES_DIR
 from lastack.testing import xapi
 from lastack.tools.toolchain import HELM4, KUBECTL
 
-# The plan's names, for the callers that know the demo as one module.
-
 
 class Cluster:
     """kubectl against the demo's cluster, JSON in and out."""

@@ -35,8 +35,6 @@ from lastack.release.chart_archive import (
     run,
 )
 
-# The archive's names, for the callers that know packaging as one module.
-
 DIST_DIR = REPO_ROOT / "dist"
 # `helm push` ends with `Digest: sha256:…` (Helm 3 and 4).
 PUSH_DIGEST = re.compile(r"^Digest: (sha256:[0-9a-f]{64})$", re.M)

@@ -42,8 +42,6 @@ from lastack.testing.xapi_vocabulary import (
     VERBS,
 )
 
-# Callers know the generator, its checks and its vocabulary as one module.
-
 
 @dataclass(frozen=True)
 class Module:
