@@ -7,9 +7,8 @@ import datetime
 from collections.abc import Callable
 
 from hooklib import fail, log
-from kubeapi import Conflict, Secret, SecretsApi
+from kubeapi import MAX_CONFLICTS, Conflict, Secret, SecretsApi
 from secrets_config import Metadata
-from source_secrets import MAX_CONFLICTS, conform, stale
 
 DIGEST_ANNOTATION = "la-stack.io/inputs-sha256"
 # On a derived Secret whose readers have not been rolled since its data changed: kept until
@@ -35,7 +34,7 @@ def ensure_derived(
         current = api.get(name)
         if current is None:
             created = Secret(name, "Opaque", build(), annotations={DIGEST_ANNOTATION: digest})
-            conform(created, metadata)
+            metadata.conform(created)
             try:
                 api.create(created)
                 return "created", False
@@ -52,11 +51,11 @@ def ensure_derived(
             if has_readers:
                 current.annotations[ROLLOUT_PENDING_ANNOTATION] = "true"
             outcome = "updated (its inputs changed)"
-        elif stale(current, metadata):
+        elif metadata.is_stale_on(current):
             outcome = "unchanged (labels and annotations brought up to date)"
         else:
             return "unchanged", ROLLOUT_PENDING_ANNOTATION in current.annotations
-        conform(current, metadata)
+        metadata.conform(current)
         try:
             api.update(current)
             return outcome, ROLLOUT_PENDING_ANNOTATION in current.annotations

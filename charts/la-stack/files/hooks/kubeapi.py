@@ -68,6 +68,9 @@ class Conflict(Exception):
     """409: the Secret was created or changed by someone else since we looked."""
 
 
+MAX_CONFLICTS = 5  # how often a read-modify-write is retried after a Conflict
+
+
 def _in_cluster_url() -> str:
     host = os.environ.get("KUBERNETES_SERVICE_HOST", "")
     port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")

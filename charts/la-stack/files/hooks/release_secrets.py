@@ -7,8 +7,8 @@ Run as `python3 /hooks/release_secrets.py`. Environment:
                      override the in-cluster ServiceAccount defaults (for tests)
 
 The config's shape and the rules this program keeps are written once, in README.md beside
-this file (section release_secrets.py); `secrets_config.parse_config` is the
-config's executable form.
+this file (section release_secrets.py); `secrets_config.parse_config` is the config's
+executable form.
 """
 
 from __future__ import annotations

@@ -109,6 +109,14 @@ class Metadata:
         kept = {k: v for k, v in labels.items() if k not in self.stale_labels}
         return {**kept, **self.labels}, {**annotations, **self.annotations}
 
+    def is_stale_on(self, secret: Any) -> bool:
+        """Whether a Secret (anything with labels and annotations) lacks what `applied` gives."""
+        return self.applied(secret.labels, secret.annotations) != (
+            secret.labels, secret.annotations)
+
+    def conform(self, secret: Any) -> None:
+        secret.labels, secret.annotations = self.applied(secret.labels, secret.annotations)
+
 
 @dataclass(frozen=True)
 class Config:

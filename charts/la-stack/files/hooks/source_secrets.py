@@ -7,11 +7,10 @@ from collections.abc import Callable
 
 from credentials import Credentials, random_password
 from hooklib import fail, log
-from kubeapi import Conflict, Secret, SecretsApi
+from kubeapi import MAX_CONFLICTS, Conflict, Secret, SecretsApi
 from secrets_config import Config, EsUser, GenericSecret, LrsAccount, Metadata
 
 BASIC_AUTH = "kubernetes.io/basic-auth"
-MAX_CONFLICTS = 5
 
 
 def require_keys(secret: Secret, keys: list[str]) -> dict[str, str]:
@@ -29,23 +28,14 @@ def read_existing(api: SecretsApi, name: str, keys: list[str]) -> dict[str, str]
     return require_keys(secret, keys)
 
 
-def stale(secret: Secret, metadata: Metadata) -> bool:
-    return metadata.applied(secret.labels, secret.annotations) != (
-        secret.labels, secret.annotations)
-
-
-def conform(secret: Secret, metadata: Metadata) -> None:
-    secret.labels, secret.annotations = metadata.applied(secret.labels, secret.annotations)
-
-
 def bring_metadata_up_to_date(api: SecretsApi, current: Secret, metadata: Metadata) -> Secret:
     """Give a source Secret this program made the labels and annotations of this version
     (an earlier one labelled them as the release's, which Argo CD prunes); its data are
     written back exactly as read."""
     for _ in range(MAX_CONFLICTS):
-        if not stale(current, metadata):
+        if not metadata.is_stale_on(current):
             return current
-        conform(current, metadata)
+        metadata.conform(current)
         try:
             updated = api.update(current)
             log(f"Secret {current.name}: labels and annotations brought up to date")
@@ -86,7 +76,7 @@ def ensure_source(
     current = api.get(name)
     if current is None:
         created = Secret(name, secret_type, generate())
-        conform(created, metadata)
+        metadata.conform(created)
         try:
             current = api.create(created)
             log(f"Secret {name}: created")
