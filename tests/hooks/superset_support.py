@@ -92,7 +92,7 @@ def superset_installed() -> None:
 def valkey_of(server: valkey.ValkeyServer, password: str | None = None) -> Valkey:
     """The CR's `valkey` for `server`: its own password unless another is given."""
     return Valkey(server.host, server.port, server.password if password is None
-                           else password)  # fmt: skip
+                  else password)  # fmt: skip
 
 
 def settings(es_stack: EsStack, server: superset.SupersetServer, **overrides: Any) -> dict:

@@ -146,12 +146,10 @@ class ElasticsearchServer(LoopbackServer):
     def start(self) -> None:
         node = NodeDirs.prepare(install(), VERSION, "la-stack-es-")
         self._workdir, self.java_version = node.work, node.java_version
-        home, java_home, work, conf, data, logs, tmp = (
-            node.home, node.java_home, node.work, node.conf, node.data, node.logs, node.tmp)
-        self.snapshot_dir = work / "snapshots"
+        self.snapshot_dir = node.work / "snapshots"
         self.snapshot_dir.mkdir()
-        make_certificates(conf / "certs")
-        self.ca_file = conf / "certs" / "ca.crt"
+        make_certificates(node.conf / "certs")
+        self.ca_file = node.conf / "certs" / "ca.crt"
         http_port, transport_port = self.http_port or free_port(), free_port()
         settings = {
             "cluster.name": "la-stack-hooks",
@@ -160,8 +158,8 @@ class ElasticsearchServer(LoopbackServer):
             "http.port": http_port,
             "transport.port": transport_port,
             "discovery.type": "single-node",
-            "path.data": str(data),
-            "path.logs": str(logs),
+            "path.data": str(node.data),
+            "path.logs": str(node.logs),
             # `fs` snapshot repositories may live below this folder.
             "path.repo": str(self.snapshot_dir),
             # A nearly full developer disk must not turn indices read-only mid-test.
@@ -173,19 +171,20 @@ class ElasticsearchServer(LoopbackServer):
             "xpack.security.http.ssl.certificate_authorities": "certs/ca.crt",
         }
         node.write_settings(settings)
-        shutil.copyfile(ROLES_FILE, conf / "roles.yml")
-        self.write_users(conf)
-        argv = unprivileged(work, [str(home / "bin" / "elasticsearch")])
+        shutil.copyfile(ROLES_FILE, node.conf / "roles.yml")
+        self.write_users(node.conf)
+        argv = unprivileged(node.work, [str(node.home / "bin" / "elasticsearch")])
         env = {
             "PATH": "/usr/bin:/bin",
-            "HOME": str(tmp),
-            "ES_JAVA_HOME": str(java_home),
-            "ES_PATH_CONF": str(conf),
-            "ES_TMPDIR": str(tmp),
+            "HOME": str(node.tmp),
+            "ES_JAVA_HOME": str(node.java_home),
+            "ES_PATH_CONF": str(node.conf),
+            "ES_TMPDIR": str(node.tmp),
             "ES_JAVA_OPTS": f"-Xms{self.heap} -Xmx{self.heap}",
         }
         self.url = f"https://127.0.0.1:{http_port}"
-        self._process = ManagedProcess("Elasticsearch", argv, env, work / "console.log", cwd=work)
+        self._process = ManagedProcess("Elasticsearch", argv, env, node.work / "console.log",
+                                       cwd=node.work)
         self.startup_seconds = self._process.wait_ready(
             self._healthy, START_TIMEOUT, "a yellow or green cluster"
         )

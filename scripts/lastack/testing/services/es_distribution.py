@@ -22,6 +22,7 @@ from lastack.testing.services.processes import ServiceError
 
 MIN_JAVA, MAX_JAVA = 17, 25
 NOBODY = 65534  # Elasticsearch refuses to run as root; as root we drop to nobody
+STAMP_FILE = ".la-stack-installed"  # in an installed home: what it was installed with
 
 
 def java_major(java_home: Path) -> int | None:
@@ -60,9 +61,6 @@ def find_java() -> tuple[Path, int]:
         f"no JDK {MIN_JAVA}-{MAX_JAVA} with javac found (looked at $LA_STACK_ES_JAVA_HOME, "
         "java on PATH, /usr/lib/jvm, /opt); install one: apt-get install openjdk-17-jdk-headless"
     )
-
-
-STAMP_FILE = ".la-stack-installed"
 
 
 def stamped(home: Path, stamp: str) -> bool:

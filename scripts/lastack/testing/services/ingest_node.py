@@ -94,28 +94,26 @@ class IngestNode(LoopbackServer):
     def start(self) -> None:
         node = NodeDirs.prepare(install(), VERSION, "la-stack-es-ingest-")
         self._workdir = node.work
-        home, java_home, work, conf, data, logs, tmp = (
-            node.home, node.java_home, node.work, node.conf, node.data, node.logs, node.tmp)
         http_port = free_port()
         settings = {
             "cluster.name": "la-stack-ingest", "node.name": "ingest-1",
             "network.host": "127.0.0.1", "http.port": http_port,
             "transport.port": free_port(), "discovery.type": "single-node",
-            "path.data": str(data), "path.logs": str(logs),
+            "path.data": str(node.data), "path.logs": str(node.logs),
             "cluster.routing.allocation.disk.threshold_enabled": False,
         }  # fmt: skip
         node.write_settings(settings)
         # The launcher runs from ES_HOME, which is read-only here: logs and dumps go to work.
-        options = conf / "jvm.options"
-        options.write_text(options.read_text().replace("logs/", f"{logs}/")
-                           .replace("HeapDumpPath=data", f"HeapDumpPath={data}"))
-        argv = unprivileged(work, [str(home / "bin" / "elasticsearch")])
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "JAVA_HOME": str(java_home),
-               "ES_PATH_CONF": str(conf), "ES_TMPDIR": str(tmp),
+        options = node.conf / "jvm.options"
+        options.write_text(options.read_text().replace("logs/", f"{node.logs}/")
+                           .replace("HeapDumpPath=data", f"HeapDumpPath={node.data}"))
+        argv = unprivileged(node.work, [str(node.home / "bin" / "elasticsearch")])
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(node.tmp), "JAVA_HOME": str(node.java_home),
+               "ES_PATH_CONF": str(node.conf), "ES_TMPDIR": str(node.tmp),
                "ES_JAVA_OPTS": f"-Xms{HEAP} -Xmx{HEAP}"}  # fmt: skip
         self.url = f"http://127.0.0.1:{http_port}"
         self._process = ManagedProcess("Elasticsearch (ingest)", argv, env,
-                                       work / "console.log", cwd=work)
+                                       node.work / "console.log", cwd=node.work)
         self._process.wait_ready(self._healthy, START_TIMEOUT, "a yellow or green cluster")
 
     def _healthy(self) -> bool:
