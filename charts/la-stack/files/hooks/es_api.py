@@ -7,23 +7,18 @@ import hashlib
 import json
 from typing import Any
 
-from hooklib import Deadline, JsonClient, Response, fail, retry
+from hooklib import JsonClient, Response, fail
 
 DIGEST_META_KEY = "la_stack_sha256"
 
 
 class EsApi:
-    def __init__(self, client: JsonClient, deadline: Deadline, username: str) -> None:
+    def __init__(self, client: JsonClient, username: str) -> None:
         self.client = client
-        self.deadline = deadline
         self.who = f"user {username}" if username else "the anonymous user"
 
     def call(self, method: str, path: str, body: Any = None, what: str = "") -> Response:
-        response = retry(
-            lambda: self.client.request(method, path, body),
-            what or f"{method} {path}",
-            self.deadline,
-        )
+        response = self.client.call(method, path, body, what)
         if response.status == 401:
             fail(f"Elasticsearch rejected the credentials of {self.who} (401); check ES_PASSWORD.")
         if response.status == 403:

@@ -252,7 +252,7 @@ def main() -> None:
     client = JsonClient(url, deadline, ca_file=ca_file or None, headers=headers)
     if url.startswith("http://"):
         log("warning: plain http, no TLS (acceptable for tests only)")
-    api = EsApi(client, deadline, username)
+    api = EsApi(client, username)
     bootstrap = Bootstrap(api)
     alias = config["alias"]
 

@@ -219,6 +219,21 @@ class JsonClient:
         data = None if body is None else json.dumps(body).encode()
         return self.send(method, path, data, content_type, transient)
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        what: str = "",
+        transient: frozenset[int] = RETRYABLE_STATUSES,
+    ) -> Response:
+        """`request`, retried until the deadline while it fails transiently."""
+        return retry(
+            lambda: self.request(method, path, body, transient=transient),
+            what or f"{method} {path}",
+            self.deadline,
+        )
+
     def send(
         self,
         method: str,

@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 from hooklib import (
-    RETRYABLE_STATUSES,
     Deadline,
     JsonClient,
     Response,
@@ -75,21 +74,6 @@ class SupersetApi(JsonClient):
         super().__init__(base_url, deadline, cookies=True)
         # Migrations and the assets import can keep one request busy for a while.
         self.request_timeout = REQUEST_TIMEOUT_SECONDS
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        what: str = "",
-        transient: frozenset[int] = RETRYABLE_STATUSES,
-    ) -> Response:
-        """`request`, retried until the deadline."""
-        return retry(
-            lambda: self.request(method, path, body, transient=transient),
-            what or f"{method} {path}",
-            self.deadline,
-        )
 
     def login(self, username: str, password: str, secret: str) -> None:
         answer = self.call(
